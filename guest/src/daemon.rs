@@ -1,0 +1,149 @@
+//! The daemon's lifetime: state directories, identity, listeners, signals.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use berth_common::daemon_config::{DaemonConfig, Loaded};
+use bollard_stubs::models::{SystemInfo, SystemVersion};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiState, SystemBackend};
+use crate::config;
+use crate::fsutil;
+use crate::listeners;
+use crate::logging::LogControl;
+use crate::pidfile::PidFile;
+use crate::system::{host::HostFacts, info};
+
+/// The daemon as the API sees it.
+pub struct Daemon {
+    config: config::Shared,
+    engine_id: String,
+}
+
+impl SystemBackend for Daemon {
+    fn version(&self) -> SystemVersion {
+        let cfg = self.config.get();
+        info::version(&HostFacts::read(&cfg.data_root), &cfg)
+    }
+
+    fn info(&self) -> SystemInfo {
+        let cfg = self.config.get();
+        let facts = HostFacts::read(&cfg.data_root);
+        info::info(info::InfoInputs {
+            facts: &facts,
+            config: &cfg,
+            // No container or image subsystem holds anything yet.
+            counts: info::Counts::default(),
+            engine_id: &self.engine_id,
+            events_listeners: 0,
+            system_time: now_rfc3339(),
+        })
+    }
+
+    fn experimental(&self) -> bool {
+        self.config.get().experimental
+    }
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> anyhow::Result<()> {
+    let cfg = loaded.config;
+    prepare_dirs(&cfg)?;
+    let _pidfile = PidFile::create(&cfg.pidfile)?;
+    let engine_id = engine_id(&cfg.data_root)?;
+    let listeners = listeners::bind_all(&cfg)?;
+    let shutdown_grace = Duration::from_secs(cfg.shutdown_timeout.clamp(1, 60) as u64);
+
+    let daemon = Arc::new(Daemon {
+        config: config::Shared::new(cfg),
+        engine_id,
+    });
+    let router = api::router(ApiState {
+        system: daemon.clone(),
+    });
+
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(listeners.serve(router, stop.clone(), shutdown_grace));
+    tracing::info!(
+        version = info::ENGINE_VERSION,
+        data_root = %daemon.config.get().data_root.display(),
+        "Daemon has completed initialization"
+    );
+
+    let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => reload(&source, &daemon, &log),
+            _ = term.recv() => { tracing::info!("Processing signal 'terminated'"); break }
+            _ = int.recv() => { tracing::info!("Processing signal 'interrupt'"); break }
+        }
+    }
+    stop.cancel();
+    let _ = server.await;
+    tracing::info!("Daemon shutdown complete");
+    Ok(())
+}
+
+/// SIGHUP: re-read daemon.json; an invalid file keeps the running config.
+fn reload(source: &config::Source, daemon: &Daemon, log: &LogControl) {
+    tracing::info!(file = %source.file.display(), "Got signal to reload configuration");
+    let loaded = match source.load() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("Error reloading the configuration, keeping the running one: {e}");
+            return;
+        }
+    };
+    for key in &loaded.not_yet_supported {
+        tracing::warn!(key = %key, "configuration key is recognised but not supported by Berth yet; it has no effect");
+    }
+    let plan = daemon.config.reload(loaded.config);
+    log.apply(&daemon.config.get());
+    for c in &plan.reloaded {
+        tracing::info!(key = %c.key, old = %c.old, new = %c.new, "Reloaded configuration key");
+    }
+    for c in &plan.needs_restart {
+        tracing::warn!(key = %c.key, running = %c.old, file = %c.new, "Configuration key changed but needs a daemon restart to take effect");
+    }
+    if plan.reloaded.is_empty() && plan.needs_restart.is_empty() {
+        tracing::info!("Configuration reloaded: nothing changed");
+    }
+}
+
+fn prepare_dirs(cfg: &DaemonConfig) -> anyhow::Result<()> {
+    // dockerd's modes: the data root is traversable only by root (0711 lets
+    // the overlay mounts inside be used), the exec root is private.
+    fsutil::ensure_dir(&cfg.data_root, 0o711)
+        .with_context(|| format!("cannot create the data root {}", cfg.data_root.display()))?;
+    fsutil::ensure_dir(&cfg.exec_root, 0o700)
+        .with_context(|| format!("cannot create the exec root {}", cfg.exec_root.display()))?;
+    Ok(())
+}
+
+/// The engine's persistent identity (`docker info` ID), created once.
+fn engine_id(data_root: &Path) -> anyhow::Result<String> {
+    let path = data_root.join("engine-id");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let id = text.trim();
+        if uuid::Uuid::parse_str(id).is_ok() {
+            return Ok(id.to_string());
+        }
+        tracing::warn!(file = %path.display(), "engine-id is corrupt; creating a new one");
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    fsutil::atomic_write(&path, id.as_bytes(), 0o600)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(id)
+}

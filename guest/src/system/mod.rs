@@ -1,0 +1,4 @@
+//! The system subsystem: what `/version` and `/info` report.
+
+pub mod host;
+pub mod info;

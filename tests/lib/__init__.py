@@ -1,0 +1,1 @@
+"""Test bed helpers: the berthd daemon fixture, a local registry, ports, process bookkeeping."""
