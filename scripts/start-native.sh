@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Sets up and starts berthd natively on this Linux machine (as root): installs the build
 # dependencies, builds berthd, writes a default /etc/berth/daemon.json if there is none,
-# and starts the daemon in the background on /var/run/berth/docker.sock.
-#   sudo scripts/start-native.sh            # start (or report that it already runs)
-#   sudo scripts/start-native.sh --stop     # stop it again
+# and starts the daemon in the background on /var/run/berth/docker.sock. Not root? It
+# re-runs itself with sudo.
+#   scripts/start-native.sh            # start (or report that it already runs)
+#   scripts/start-native.sh --stop     # stop it again
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,10 @@ LOG=/var/log/berthd.log
 CONFIG=/etc/berth/daemon.json
 say() { echo "berth: $*"; }
 
-[ "$(id -u)" = 0 ] || { say "run me as root: sudo $0 $*"; exit 1; }
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || { say "run me as root"; exit 1; }
+  exec sudo -- "$0" "$@"
+fi
 
 running_pid() {
   local pid

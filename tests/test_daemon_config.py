@@ -189,3 +189,15 @@ def test_sighup_does_not_apply_keys_that_need_a_restart(make_berthd, tmp_path):
     d.sighup()
     wait_for(lambda: "needs a daemon restart" in d.log_text(), "the needs-restart warning")
     assert info(d)["Driver"] == "overlay2"
+
+
+def test_socket_directory_lets_the_group_reach_the_socket(make_berthd, tmp_path):
+    # The socket inside the exec root (as with the default /var/run/berth/docker.sock).
+    d = make_berthd(mirror=False, start=False)
+    sock = d.exec_root / "docker.sock"
+    d.hosts = [f"unix://{sock}"]
+    d.start()
+    mode = stat.S_IMODE(os.stat(d.exec_root).st_mode)
+    assert mode & 0o011 == 0o011, oct(mode)  # group and others may traverse
+    assert mode & 0o044 == 0, oct(mode)      # but not list
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o660

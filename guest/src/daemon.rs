@@ -123,11 +123,12 @@ fn reload(source: &config::Source, daemon: &Daemon, log: &LogControl) {
 }
 
 fn prepare_dirs(cfg: &DaemonConfig) -> anyhow::Result<()> {
-    // dockerd's modes: the data root is traversable only by root (0711 lets
-    // the overlay mounts inside be used), the exec root is private.
+    // 0711: others may traverse but not list. The data root must be traversable
+    // for overlay mounts inside it; the exec root holds the default socket,
+    // which the docker group must reach (the socket itself is 0660).
     fsutil::ensure_dir(&cfg.data_root, 0o711)
         .with_context(|| format!("cannot create the data root {}", cfg.data_root.display()))?;
-    fsutil::ensure_dir(&cfg.exec_root, 0o700)
+    fsutil::ensure_dir(&cfg.exec_root, 0o711)
         .with_context(|| format!("cannot create the exec root {}", cfg.exec_root.display()))?;
     Ok(())
 }
