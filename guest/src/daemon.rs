@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiState, SystemBackend};
 use crate::config;
 use crate::fsutil;
+use crate::images::{backend::ImageService, service::Images};
 use crate::listeners;
 use crate::logging::LogControl;
 use crate::pidfile::PidFile;
@@ -20,8 +21,9 @@ use crate::system::{host::HostFacts, info};
 
 /// The daemon as the API sees it.
 pub struct Daemon {
-    config: config::Shared,
+    config: Arc<config::Shared>,
     engine_id: String,
+    images: Arc<Images>,
 }
 
 impl SystemBackend for Daemon {
@@ -36,8 +38,11 @@ impl SystemBackend for Daemon {
         info::info(info::InfoInputs {
             facts: &facts,
             config: &cfg,
-            // No container or image subsystem holds anything yet.
-            counts: info::Counts::default(),
+            // No container subsystem yet: every container count is a true zero.
+            counts: info::Counts {
+                images: self.images.count() as i64,
+                ..Default::default()
+            },
             engine_id: &self.engine_id,
             events_listeners: 0,
             system_time: now_rfc3339(),
@@ -64,12 +69,18 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
     let listeners = listeners::bind_all(&cfg)?;
     let shutdown_grace = Duration::from_secs(cfg.shutdown_timeout.clamp(1, 60) as u64);
 
+    let data_root = cfg.data_root.clone();
+    let config = Arc::new(config::Shared::new(cfg));
+    let images = Images::open(&data_root, config.clone())
+        .with_context(|| format!("cannot open the image store in {}", data_root.display()))?;
     let daemon = Arc::new(Daemon {
-        config: config::Shared::new(cfg),
+        config,
         engine_id,
+        images: images.clone(),
     });
     let router = api::router(ApiState {
         system: daemon.clone(),
+        images: Arc::new(ImageService(images)),
     });
 
     let stop = CancellationToken::new();

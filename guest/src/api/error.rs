@@ -60,6 +60,21 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::errdefs::Error> for ApiError {
+    fn from(e: crate::errdefs::Error) -> Self {
+        use crate::errdefs::Kind;
+        let status = match e.kind {
+            Kind::InvalidParameter => StatusCode::BAD_REQUEST,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+            Kind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            Kind::System => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.message)
+    }
+}
+
 pub async fn page_not_found() -> ApiError {
     ApiError::page_not_found()
 }

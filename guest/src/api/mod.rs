@@ -5,6 +5,8 @@ pub mod error;
 // The first routes with bodies and query strings arrive with images and containers.
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod extract;
+pub mod images;
+pub mod params;
 pub mod system;
 pub mod version;
 
@@ -20,18 +22,21 @@ use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use error::ApiError;
+pub use images::ImageBackend;
 pub use system::SystemBackend;
 
 /// The daemon's backends, one per API area.
 #[derive(Clone)]
 pub struct ApiState {
     pub system: Arc<dyn SystemBackend>,
+    pub images: Arc<dyn ImageBackend>,
 }
 
 /// The routes, without version prefixes (see [`handle`]).
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(system::routes())
+        .merge(images::routes())
         .fallback(error::page_not_found)
         .method_not_allowed_fallback(error::page_not_found)
         .layer(CatchPanicLayer::custom(panic_response))

@@ -1,0 +1,100 @@
+//! `docker import`: a root filesystem tar becomes a one-layer image.
+
+use std::fs::File;
+use std::io::{self, Read};
+
+use serde_json::{json, Map, Value};
+
+use super::changes;
+use super::compression;
+use super::digest::{Digest, HashingReader};
+use super::manifest::Platform;
+use super::reference::Reference;
+use super::service::Images;
+use super::store::{Store, StoreError};
+use super::unpack::{self, UnpackOptions};
+use crate::errdefs::{Error, Result};
+
+pub struct ImportRequest {
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub changes: Vec<String>,
+    pub message: Option<String>,
+    pub platform: Option<Platform>,
+}
+
+impl Images {
+    /// Imports the (possibly compressed) tar read from `input`; returns the image ID.
+    pub fn import(&self, input: impl Read, req: &ImportRequest) -> Result<Digest> {
+        // Validate the name before reading a possibly large upload.
+        let target = match req.repo.as_deref().filter(|r| !r.is_empty()) {
+            None => None,
+            Some(repo) => {
+                let r = Reference::parse(repo).map_err(|e| Error::invalid(e.to_string()))?;
+                Some(match req.tag.as_deref().filter(|t| !t.is_empty()) {
+                    Some(t) => r.with_tag(t).map_err(|e| Error::invalid(e.to_string()))?,
+                    None => r.with_default_tag(),
+                })
+            }
+        };
+        let mut config_section = Map::new();
+        changes::apply(&mut config_section, &req.changes)?;
+
+        // The uncompressed tar is kept as the layer's blob, so the image can be
+        // saved and pushed like any other.
+        let tmp = self.store.temp_path("import");
+        let result = (|| {
+            let mut hashing = HashingReader::new(compression::decompress(input)?);
+            let mut f = File::create(&tmp)?;
+            io::copy(&mut hashing, &mut f)?;
+            f.sync_all()?;
+            let (diff_id, _) = hashing.finish()?;
+            let mut w = self.store.blob_writer(&diff_id, None)?;
+            io::copy(&mut File::open(&tmp)?, &mut w)?;
+            w.commit().map_err(super::pull::store_err)?;
+            Ok::<_, Error>(diff_id)
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        let diff_id = result?;
+
+        let blob = self.store.blob_path(&diff_id);
+        let same_owner = nix::unistd::geteuid().is_root();
+        let chain = Store::chain_id(None, &diff_id);
+        if self.store.layer(&chain).is_none() {
+            self.store
+                .create_layer(None, &diff_id, Some(&diff_id), |dir| {
+                    let mut r = HashingReader::new(File::open(&blob)?);
+                    let stats = unpack::unpack_layer(&mut r, dir, &UnpackOptions { same_owner })
+                        .map_err(|e| StoreError::Corrupt(format!("imported tar: {e}")))?;
+                    let (d, _) = r.finish()?;
+                    Ok((d, stats.bytes))
+                })
+                .map_err(super::pull::store_err)?;
+        }
+        let platform = req.platform.clone().unwrap_or_else(Platform::host);
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let mut config = json!({
+            "architecture": platform.architecture,
+            "os": platform.os,
+            "created": now,
+            "config": Value::Object(config_section),
+            "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
+            "history": [{"created": now, "comment": req.message.clone().unwrap_or_else(|| "Imported from -".into())}],
+        });
+        if let Some(v) = platform.variant {
+            config["variant"] = json!(v);
+        }
+        let bytes = serde_json::to_vec(&config).map_err(|e| Error::system(e.to_string()))?;
+        let config_digest = self.store.put_blob(&bytes)?;
+        let image = self
+            .store
+            .put_image(&config_digest, &[chain], None)
+            .map_err(super::pull::store_err)?;
+        if let Some(t) = target {
+            self.store.set_ref(&t.to_string(), &image.id)?;
+        }
+        Ok(image.id)
+    }
+}

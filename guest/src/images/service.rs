@@ -1,0 +1,69 @@
+//! The images subsystem as the rest of berthd sees it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+
+use super::digest::Digest;
+use super::reference::{looks_like_image_id, Reference};
+use super::store::Store;
+use crate::config;
+use crate::errdefs::{Error, Result};
+
+pub struct Images {
+    pub(super) store: Arc<Store>,
+    pub(super) config: Arc<config::Shared>,
+    /// `max-concurrent-downloads` across all pulls, as dockerd's transfer manager.
+    pub(super) downloads: Arc<Semaphore>,
+    /// One lock per blob being downloaded: concurrent pulls of images that share a
+    /// layer download it once; the second waits and then finds it in the store.
+    inflight: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Images {
+    pub fn open(data_root: &Path, config: Arc<config::Shared>) -> std::io::Result<Arc<Images>> {
+        let store = Store::open(data_root)?;
+        let limit = config.get().max_concurrent_downloads.max(1) as usize;
+        Ok(Arc::new(Images {
+            store: Arc::new(store),
+            config,
+            downloads: Arc::new(Semaphore::new(limit)),
+            inflight: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn count(&self) -> usize {
+        self.store.images().len()
+    }
+
+    pub(super) fn blob_lock(&self, d: &Digest) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget locks nobody holds any more, so the map stays small.
+        map.retain(|_, l| Arc::strong_count(l) > 1);
+        map.entry(d.clone()).or_default().clone()
+    }
+
+    /// Resolves what a user typed (`busybox`, `busybox:1`, `repo@sha256:…`, a full
+    /// or short image ID) to an image ID, as dockerd's image lookup does.
+    pub fn resolve(&self, name: &str) -> Result<Digest> {
+        if looks_like_image_id(name) {
+            let hex = name.strip_prefix("sha256:").unwrap_or(name);
+            match self.store.resolve_id_prefix(hex) {
+                Ok(Some(id)) => return Ok(id),
+                Ok(None) => {}
+                Err(e) => return Err(Error::invalid(e.to_string())),
+            }
+        }
+        let no_such = || Error::not_found(format!("No such image: {name}"));
+        let reference = match Reference::parse(name) {
+            Ok(r) => r,
+            Err(_) => return Err(no_such()),
+        };
+        let reference = reference.with_default_tag();
+        self.store
+            .resolve_ref(&reference.to_string())
+            .ok_or_else(|| Error::not_found(format!("No such image: {}", reference.familiar())))
+    }
+}

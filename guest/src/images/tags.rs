@@ -1,0 +1,148 @@
+//! `docker tag` and `docker rmi`: references come and go; an image is deleted
+//! when its last reference goes (or when deleted by ID).
+
+use std::collections::BTreeSet;
+
+use bollard_stubs::models::ImageDeleteResponseItem;
+
+use super::digest::Digest;
+use super::reference::{looks_like_image_id, Reference};
+use super::service::Images;
+use crate::errdefs::{Error, Result};
+
+impl Images {
+    pub fn tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
+        let id = self.resolve(name)?;
+        let target = Reference::parse(repo).map_err(|e| Error::invalid(e.to_string()))?;
+        if target.digest().is_some() {
+            return Err(Error::invalid(
+                "refusing to create a tag with a digest reference",
+            ));
+        }
+        let target = match tag.filter(|t| !t.is_empty()) {
+            Some(t) => target
+                .with_tag(t)
+                .map_err(|e| Error::invalid(e.to_string()))?,
+            None => target.with_default_tag(),
+        };
+        self.store.set_ref(&target.to_string(), &id)?;
+        self.store.mark_tagged(&id).map_err(super::pull::store_err)
+    }
+
+    pub fn remove(&self, name: &str, force: bool) -> Result<Vec<ImageDeleteResponseItem>> {
+        let id = self.resolve(name)?;
+        let refs: Vec<Reference> = self
+            .store
+            .refs_of(&id)
+            .iter()
+            .filter_map(|r| Reference::parse(r).ok())
+            .collect();
+        let by_id =
+            looks_like_image_id(name) && id.hex().starts_with(name.trim_start_matches("sha256:"));
+        let mut out = Vec::new();
+        if !by_id {
+            let named = Reference::parse(name)
+                .map_err(|e| Error::invalid(e.to_string()))?
+                .with_default_tag();
+            self.untag(&named, &mut out)?;
+            let tags_left = refs
+                .iter()
+                .any(|r| r.digest().is_none() && r.to_string() != named.to_string());
+            if tags_left {
+                return Ok(out);
+            }
+            // The last tag went: the digest references of this image go with it.
+            for r in refs.iter().filter(|r| r.digest().is_some()) {
+                self.untag(r, &mut out)?;
+            }
+        } else {
+            let repos: BTreeSet<String> = refs.iter().map(|r| r.repository()).collect();
+            if repos.len() > 1 && !force {
+                return Err(Error::conflict(format!(
+                    "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                    id.short()
+                )));
+            }
+            for r in &refs {
+                self.untag(r, &mut out)?;
+            }
+        }
+        self.delete(&id, &mut out)?;
+        Ok(out)
+    }
+
+    fn untag(&self, r: &Reference, out: &mut Vec<ImageDeleteResponseItem>) -> Result<()> {
+        if self.store.remove_ref(&r.to_string())?.is_some() {
+            out.push(ImageDeleteResponseItem {
+                untagged: Some(r.familiar()),
+                deleted: None,
+            });
+        }
+        Ok(())
+    }
+
+    fn delete(&self, id: &Digest, out: &mut Vec<ImageDeleteResponseItem>) -> Result<()> {
+        let layers = self
+            .store
+            .delete_image(id)
+            .map_err(super::pull::store_err)?;
+        out.push(ImageDeleteResponseItem {
+            untagged: None,
+            deleted: Some(id.to_string()),
+        });
+        for l in layers.iter().rev() {
+            out.push(ImageDeleteResponseItem {
+                untagged: None,
+                deleted: Some(l.to_string()),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What `docker image prune` reports.
+pub struct Pruned {
+    pub deleted: Vec<ImageDeleteResponseItem>,
+    pub reclaimed: u64,
+}
+
+impl Images {
+    /// Removes dangling images, or with `dangling=false` (`-a`) every image no
+    /// container uses. Berth has no containers yet, so no image is in use.
+    pub fn prune(&self, filters: &super::query::Filters) -> Result<Pruned> {
+        for key in filters.keys() {
+            if !["dangling", "label", "until"].contains(&key.as_str()) {
+                return Err(Error::invalid(format!("invalid filter '{key}'")));
+            }
+        }
+        let only_dangling = !filters
+            .get("dangling")
+            .and_then(|v| v.first())
+            .is_some_and(|v| matches!(v.as_str(), "false" | "0"));
+        let mut out = Pruned {
+            deleted: Vec::new(),
+            reclaimed: 0,
+        };
+        // label and until select exactly as they do for `docker images`.
+        let selection: super::query::Filters = filters
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), "label" | "until"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let listed = self.list(&selection, true)?;
+        for summary in listed {
+            if only_dangling && !summary.repo_tags.is_empty() {
+                continue;
+            }
+            let id = Digest::parse(&summary.id).map_err(|e| Error::system(e.to_string()))?;
+            for r in self.store.refs_of(&id) {
+                if let Ok(p) = Reference::parse(&r) {
+                    self.untag(&p, &mut out.deleted)?;
+                }
+            }
+            self.delete(&id, &mut out.deleted)?;
+            out.reclaimed += summary.size.max(0) as u64;
+        }
+        Ok(out)
+    }
+}

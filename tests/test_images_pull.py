@@ -1,0 +1,220 @@
+"""Pulling with the real docker CLI: mirror, direct registry, progress, errors, crash safety."""
+import json
+import os
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from images.build import load, make_layer, write_layout
+
+
+def images_table(d):
+    out = d.docker("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+def test_pull_from_docker_io_goes_to_the_mirror(make_berthd, registry, test_images):
+    d = make_berthd()
+    out = d.docker("pull", "busybox").stdout
+    digest = registry.seeded["library/busybox:latest"]
+    assert "Pulling from library/busybox" in out
+    assert "Pull complete" in out
+    assert f"Digest: {digest}" in out
+    assert "Status: Downloaded newer image for busybox:latest" in out
+    assert "docker.io/library/busybox:latest" in out
+    _, _, config = load(test_images["busybox"].path)
+    assert "busybox:latest" in images_table(d)
+    again = d.docker("pull", "busybox").stdout
+    assert "Status: Image is up to date for busybox:latest" in again
+    info = json.loads(d.api("GET", "/info")[2])
+    assert info["Images"] == 1
+
+
+def test_pull_directly_shares_layers_and_says_already_exists(make_berthd, registry):
+    d = make_berthd()
+    d.docker("pull", "busybox")
+    ref = registry.ref("berth-test/httpd", "1.0")
+    out = d.docker("pull", ref).stdout
+    assert "Already exists" in out, out
+    assert f"Status: Downloaded newer image for {ref}" in out
+    table = images_table(d)
+    assert f"{registry.host}/berth-test/httpd:1.0" in table and "busybox:latest" in table
+
+
+def test_inspect_matches_the_image_as_built(berthd, registry, test_images):
+    berthd.docker("pull", "busybox")
+    _, manifest, config = load(test_images["busybox"].path)
+    i = json.loads(berthd.docker("image", "inspect", "busybox").stdout)[0]
+    assert i["Id"] == manifest["config"]["digest"]
+    assert i["RepoTags"] == ["busybox:latest"]
+    assert i["RepoDigests"] == [f"busybox@{registry.seeded['library/busybox:latest']}"]
+    assert i["Config"]["Cmd"] == ["sh"]
+    assert i["RootFS"]["Layers"] == config["rootfs"]["diff_ids"]
+    assert i["Os"] == "linux" and i["Architecture"] == "amd64"
+    assert i["Size"] > 500_000  # the static busybox binary
+    assert i["GraphDriver"]["Name"] == "overlay2"
+    upper = Path(i["GraphDriver"]["Data"]["UpperDir"])
+    assert (upper / "bin" / "busybox").stat().st_size > 500_000
+    assert os.readlink(upper / "bin" / "sh") == "busybox"
+    # by ID, short ID and digest reference too
+    for name in [i["Id"], i["Id"][7:19], f"busybox@{registry.seeded['library/busybox:latest']}"]:
+        assert json.loads(berthd.docker("image", "inspect", name).stdout)[0]["Id"] == i["Id"]
+
+
+def test_history_lists_the_build_steps(berthd):
+    berthd.docker("pull", "busybox")
+    out = berthd.docker("history", "--no-trunc", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Size}}", "busybox").stdout
+    lines = out.strip().splitlines()
+    assert len(lines) >= 1
+    assert lines[0].startswith("sha256:")
+
+
+def test_missing_image_and_tag_fail_clearly(berthd, registry):
+    cp = berthd.docker("pull", registry.ref("library/nope", "1"), check=False)
+    assert cp.returncode == 1
+    assert f"manifest for {registry.host}/library/nope:1 not found: manifest unknown" in cp.stderr
+    cp = berthd.docker("pull", registry.ref("library/busybox", "no-such-tag"), check=False)
+    assert cp.returncode == 1 and "not found" in cp.stderr
+
+
+def test_registry_down_is_a_clear_error(berthd):
+    from lib.ports import free_port
+    cp = berthd.docker("pull", f"127.0.0.1:{free_port()}/library/busybox:latest", check=False)
+    assert cp.returncode == 1
+    assert "Error response from daemon" in cp.stderr
+    assert berthd.running()
+
+
+def test_invalid_reference_is_rejected_like_dockerd(berthd):
+    cp = berthd.docker("pull", "Not/Valid", check=False)
+    assert cp.returncode != 0 and "invalid reference format" in cp.stderr
+    status, _, body = berthd.api("POST", "/v1.50/images/create?fromImage=UPPER&tag=latest")
+    assert status == 400 and "invalid reference format" in json.loads(body)["message"]
+
+
+def test_tag_untag_and_remove(make_berthd, registry):
+    d = make_berthd()
+    d.docker("pull", "busybox")
+    d.docker("tag", "busybox", "mybox:1")
+    d.docker("tag", "busybox", "other/repo:2")
+    table = images_table(d)
+    assert {"busybox:latest", "mybox:1", "other/repo:2"} <= set(table)
+    assert len(set(table.values())) == 1
+    out = d.docker("rmi", "mybox:1").stdout
+    assert out.strip() == "Untagged: mybox:1"
+    image_id = json.loads(d.docker("image", "inspect", "busybox").stdout)[0]["Id"]
+    cp = d.docker("rmi", image_id[7:19], check=False)
+    assert cp.returncode == 1
+    assert "image is referenced in multiple repositories" in cp.stderr
+    out = d.docker("rmi", "-f", image_id[7:19]).stdout
+    assert "Untagged: busybox:latest" in out and f"Deleted: {image_id}" in out
+    assert images_table(d) == {}
+    overlay = d.data_root / "overlay2"
+    assert [p.name for p in overlay.iterdir() if p.name != "l"] == [], "layers left behind"
+    cp = d.docker("rmi", "busybox", check=False)
+    assert cp.returncode == 1 and "No such image: busybox:latest" in cp.stderr
+
+
+def test_rmi_of_the_last_tag_deletes_the_image(make_berthd):
+    d = make_berthd()
+    d.docker("pull", "busybox")
+    out = d.docker("rmi", "busybox").stdout
+    assert "Untagged: busybox:latest" in out
+    assert "Untagged: busybox@sha256:" in out
+    assert "Deleted: sha256:" in out
+
+
+def test_image_list_filters(make_berthd, registry):
+    d = make_berthd()
+    d.docker("pull", "busybox")
+    d.docker("pull", "httpd")
+    fmt = ["--format", "{{.Repository}}:{{.Tag}}"]
+    assert d.docker("images", "--filter", "label=com.example.role=web", *fmt).stdout.split() == ["httpd:latest"]
+    assert d.docker("images", "--filter", "reference=busy*", *fmt).stdout.split() == ["busybox:latest"]
+    assert d.docker("images", "--filter", "dangling=true", *fmt).stdout.split() == []
+    assert sorted(d.docker("images", *fmt).stdout.split()) == ["busybox:latest", "httpd:latest"]
+    cp = d.docker("images", "--filter", "bogus=1", check=False)
+    assert cp.returncode == 1 and "invalid filter 'bogus'" in cp.stderr
+
+
+def test_docker_py_pull_and_list(make_berthd):
+    d = make_berthd()
+    c = d.client()
+    try:
+        img = c.images.pull("busybox", tag="latest")
+        assert "busybox:latest" in img.tags
+        assert [i.id for i in c.images.list()] == [img.id]
+        assert c.images.get("busybox").attrs["Config"]["Cmd"] == ["sh"]
+    finally:
+        c.close()
+
+
+def test_concurrent_pulls_of_one_image_both_succeed(make_berthd):
+    d = make_berthd()
+    results = []
+
+    def pull():
+        results.append(d.docker("pull", "busybox", check=False))
+
+    threads = [threading.Thread(target=pull) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
+    assert list(images_table(d)) == ["busybox:latest"]
+    assert len([p for p in (d.data_root / "overlay2").iterdir() if p.name != "l"]) == 1
+
+
+@pytest.fixture(scope="module")
+def big_image(tmp_path_factory, registry):
+    """~96 MiB of incompressible layers, so that a pull takes long enough to be interrupted."""
+    out = tmp_path_factory.mktemp("big") / "layout"
+    from images.build import file_
+    layers = []
+    for i in range(3):
+        tar, gz = make_layer([file_(f"data{i}.bin", os.urandom(32 << 20))])
+        layers.append((tar, gz, f"layer {i}"))
+    write_layout(out, layers, {"config": {"Cmd": ["sh"]}})
+    registry.push_oci(out, "berth-test/big", "1")
+    return registry.ref("berth-test/big", "1")
+
+
+def test_kill9_during_pull_then_restart_and_pull_again(make_berthd, big_image):
+    d = make_berthd()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env["DOCKER_CONFIG"] = str(d.docker_config)
+    p = subprocess.Popen(["docker", "-H", d.url, "pull", big_image], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env=env)
+    for line in p.stdout:
+        if "Downloading" in line or "Extracting" in line or "Pulling fs layer" in line:
+            break
+    d.kill9()
+    p.wait(30)
+    d.start()
+    assert not list((d.data_root / "tmp").glob("*")) if (d.data_root / "tmp").exists() else True
+    out = d.docker("pull", big_image).stdout
+    assert "Status: Downloaded newer image" in out or "Status: Image is up to date" in out
+    i = json.loads(d.docker("image", "inspect", big_image).stdout)[0]
+    upper = Path(i["GraphDriver"]["Data"]["UpperDir"])
+    assert (upper / "data2.bin").stat().st_size == 32 << 20
+    assert len(images_table(d)) == 1
+
+
+def test_a_corrupted_blob_in_the_registry_is_refused(make_berthd, make_registry, test_images):
+    reg = make_registry()
+    reg.push_oci(test_images["httpd"].path, "berth-test/corrupt", "1")
+    _, manifest, _ = load(test_images["httpd"].path)
+    top = manifest["layers"][-1]["digest"].split(":")[1]
+    blob = next((reg.dir / "data").rglob(f"blobs/sha256/{top[:2]}/{top}/data"))
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    d = make_berthd()
+    cp = d.docker("pull", reg.ref("berth-test/corrupt", "1"), check=False)
+    assert cp.returncode == 1, cp.stdout
+    assert images_table(d) == {}
+    assert d.running()
