@@ -2,7 +2,7 @@
 
 test_images   session  {name: BuiltImage(name, path, digest, ref)} built into <repo>/target/test-images
 registry      session  Registry seeded with library/busybox:latest, library/httpd:latest, berth-test/httpd:1.0
-make_registry function make_registry(auth=None, seed=False) -> a started Registry, stopped at teardown
+make_registry function make_registry(auth=None, seed=False, accesslog=False) -> a started Registry, stopped at teardown
 berthd        session  one shared Berthd whose docker.io mirror (and insecure registry) is `registry`
 make_berthd   function make_berthd(config=None, args=(), hosts=(), env=None, mirror=True, start=True,
                        binary=None, timeout=30) -> Berthd, cleaned up at teardown
@@ -81,8 +81,8 @@ def registry(test_images):
 def make_registry(request):
     made = []
 
-    def make(auth=None, seed=False) -> Registry:
-        reg = Registry(auth=auth)
+    def make(auth=None, seed=False, accesslog=False) -> Registry:
+        reg = Registry(auth=auth, accesslog=accesslog)
         made.append(reg)
         reg.start()
         reg.seeded = _seed(reg, request.getfixturevalue("test_images")) if seed else {}

@@ -218,3 +218,78 @@ def test_a_corrupted_blob_in_the_registry_is_refused(make_berthd, make_registry,
     assert cp.returncode == 1, cp.stdout
     assert images_table(d) == {}
     assert d.running()
+
+
+def test_a_layer_shared_by_concurrent_pulls_is_downloaded_once(make_berthd, make_registry, test_images):
+    reg = make_registry(seed=True, accesslog=True)
+    d = make_berthd(config={"registry-mirrors": [reg.url], "insecure-registries": [reg.host]}, mirror=False)
+    refs = [reg.ref("library/busybox", "latest"), reg.ref("library/httpd", "latest"),
+            reg.ref("berth-test/httpd", "1.0")] * 2
+    results = []
+    threads = [threading.Thread(target=lambda r=r: results.append(d.docker("pull", r, check=False))) for r in refs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert [r.returncode for r in results] == [0] * len(refs), [r.stderr for r in results]
+    _, manifest, _ = load(test_images["busybox"].path)
+    base = manifest["layers"][0]["digest"]
+    gets = [line for line in reg.log_text().splitlines() if f"GET /v2/" in line and f"/blobs/{base}" in line]
+    assert len(gets) == 1, gets
+
+
+def test_max_concurrent_downloads_applies_and_reloads(make_berthd, big_image):
+    d = make_berthd(config={"max-concurrent-downloads": 5})
+    d.config_file.write_text(json.dumps({**json.loads(d.config_file.read_text()), "max-concurrent-downloads": 1}))
+    d.sighup()
+    import time
+    deadline = time.monotonic() + 15
+    while "max-concurrent-downloads changed" not in d.log_text():
+        assert time.monotonic() < deadline, d.log_text()
+        time.sleep(0.05)
+    out = d.docker("pull", big_image).stdout
+    # Three layers, one download at a time: the others wait their turn.
+    assert out.count("Waiting") >= 2, out
+
+
+def _oci_layout(out: Path, layers: list[tuple[bytes, bytes, str]]) -> None:
+    """A layout whose layers are (tar, blob, mediaType): gzip, zstd or plain."""
+    import hashlib
+    blobs = out / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> dict:
+        d = "sha256:" + hashlib.sha256(data).hexdigest()
+        (blobs / d[7:]).write_bytes(data)
+        return {"digest": d, "size": len(data)}
+
+    config = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+              "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(t).hexdigest() for t, _, _ in layers]},
+              "history": [{"created_by": mt} for _, _, mt in layers]}
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(json.dumps(config).encode())},
+                "layers": [{"mediaType": mt, **put(blob)} for _, blob, mt in layers]}
+    m = put(json.dumps(manifest).encode())
+    (out / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (out / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", **m,
+         "annotations": {"org.opencontainers.image.ref.name": "1"}}]}))
+
+
+def test_gzip_zstd_and_plain_layers_all_unpack(make_berthd, registry, tmp_path):
+    from images.build import file_
+    tars = [make_layer([file_(f"{name}.txt", f"{name} layer\n".encode())]) for name in ("gz", "zst", "plain")]
+    zst = subprocess.run(["zstd", "-q", "-c"], input=tars[1][0], capture_output=True, check=True).stdout
+    _oci_layout(tmp_path / "layout", [
+        (tars[0][0], tars[0][1], "application/vnd.oci.image.layer.v1.tar+gzip"),
+        (tars[1][0], zst, "application/vnd.oci.image.layer.v1.tar+zstd"),
+        (tars[2][0], tars[2][0], "application/vnd.oci.image.layer.v1.tar"),
+    ])
+    registry.push_oci(tmp_path / "layout", "berth-test/mixed", "1")
+    d = make_berthd()
+    ref = registry.ref("berth-test/mixed", "1")
+    d.docker("pull", ref)
+    i = json.loads(d.docker("image", "inspect", ref).stdout)[0]
+    dirs = [i["GraphDriver"]["Data"]["UpperDir"], *i["GraphDriver"]["Data"]["LowerDir"].split(":")]
+    found = {p.name: p.read_text() for dir_ in dirs for p in Path(dir_).glob("*.txt")}
+    assert found == {"gz.txt": "gz layer\n", "zst.txt": "zst layer\n", "plain.txt": "plain layer\n"}

@@ -122,6 +122,7 @@ fn reload(source: &config::Source, daemon: &Daemon, log: &LogControl) {
     }
     let plan = daemon.config.reload(loaded.config);
     log.apply(&daemon.config.get());
+    daemon.images.reconfigure();
     for c in &plan.reloaded {
         tracing::info!(key = %c.key, old = %c.old, new = %c.new, "Reloaded configuration key");
     }

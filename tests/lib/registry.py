@@ -29,8 +29,9 @@ class Registry:
     .host "127.0.0.1:PORT", .url "http://127.0.0.1:PORT", .port, .auth, .dir (temp dir).
     """
 
-    def __init__(self, auth: tuple[str, str] | None = None):
+    def __init__(self, auth: tuple[str, str] | None = None, accesslog: bool = False):
         self.auth = auth
+        self.accesslog = accesslog  # one line per request in log_text(), for counting downloads
         self.dir = Path(tempfile.mkdtemp(prefix="berth-registry-"))
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -50,7 +51,7 @@ class Registry:
         # distribution reads YAML; JSON is YAML, which spares the bed a YAML library.
         config = {
             "version": "0.1",
-            "log": {"level": "info", "accesslog": {"disabled": True}},
+            "log": {"level": "info", "accesslog": {"disabled": not self.accesslog}},
             "storage": {"filesystem": {"rootdirectory": str(self.dir / "data")},
                         "delete": {"enabled": True}},
             "http": {"addr": self.host, "secret": "berth-test-secret"},

@@ -198,12 +198,12 @@ impl Images {
             sink.send(Message::with_id("Download complete", id)).await;
             return Ok(());
         }
-        if self.downloads.available_permits() == 0 {
+        let permits = self.download_permits();
+        if permits.available_permits() == 0 {
             sink.send(Message::with_id("Waiting", id)).await;
         }
-        let _permit = self
-            .downloads
-            .acquire()
+        let _permit = permits
+            .acquire_owned()
             .await
             .map_err(|_| Error::system("daemon is shutting down"))?;
         let mut stream = client

@@ -16,7 +16,8 @@ pub struct Images {
     pub(super) store: Arc<Store>,
     pub(super) config: Arc<config::Shared>,
     /// `max-concurrent-downloads` across all pulls, as dockerd's transfer manager.
-    pub(super) downloads: Arc<Semaphore>,
+    /// Replaced on reload; downloads in flight finish under the permits they hold.
+    downloads: Mutex<(usize, Arc<Semaphore>)>,
     /// One lock per blob being downloaded: concurrent pulls of images that share a
     /// layer download it once; the second waits and then finds it in the store.
     inflight: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
@@ -29,9 +30,27 @@ impl Images {
         Ok(Arc::new(Images {
             store: Arc::new(store),
             config,
-            downloads: Arc::new(Semaphore::new(limit)),
+            downloads: Mutex::new((limit, Arc::new(Semaphore::new(limit)))),
             inflight: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// Applies reloadable settings (SIGHUP): the download limit.
+    pub fn reconfigure(&self) {
+        let want = self.config.get().max_concurrent_downloads.max(1) as usize;
+        let mut d = self.downloads.lock().unwrap_or_else(|p| p.into_inner());
+        if d.0 != want {
+            tracing::info!(from = d.0, to = want, "max-concurrent-downloads changed");
+            *d = (want, Arc::new(Semaphore::new(want)));
+        }
+    }
+
+    pub(super) fn download_permits(&self) -> Arc<Semaphore> {
+        self.downloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clone()
     }
 
     pub fn count(&self) -> usize {
