@@ -11,11 +11,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::compression;
-use super::digest::{Digest, HashingReader, HashingWriter};
+use super::digest::{Digest, HashingWriter};
 use super::reference::Reference;
 use super::service::Images;
 use super::store::{Store, StoreError};
-use super::unpack::{self, UnpackOptions};
 use crate::errdefs::{Error, Result};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -255,18 +254,7 @@ impl Images {
             )),
             other => super::pull::store_err(other),
         })?;
-        let blob = self.store.blob_path(diff_id);
-        let same_owner = nix::unistd::geteuid().is_root();
-        self.store
-            .create_layer(parent, diff_id, Some(diff_id), |dir| {
-                let mut r = HashingReader::new(File::open(&blob)?);
-                let stats = unpack::unpack_layer(&mut r, dir, &UnpackOptions { same_owner })
-                    .map_err(|e| StoreError::Corrupt(format!("layer {diff_id}: {e}")))?;
-                let (d, _) = r.finish()?;
-                Ok((d, stats.bytes))
-            })
-            .map_err(super::pull::store_err)?;
-        Ok(())
+        super::pull::unpack_blob(&self.store, parent, diff_id, diff_id, |_| {})
     }
 }
 

@@ -11,8 +11,7 @@ use super::digest::{Digest, HashingReader};
 use super::manifest::Platform;
 use super::reference::Reference;
 use super::service::Images;
-use super::store::{Store, StoreError};
-use super::unpack::{self, UnpackOptions};
+use super::store::Store;
 use crate::errdefs::{Error, Result};
 
 pub struct ImportRequest {
@@ -57,19 +56,9 @@ impl Images {
         let _ = std::fs::remove_file(&tmp);
         let diff_id = result?;
 
-        let blob = self.store.blob_path(&diff_id);
-        let same_owner = nix::unistd::geteuid().is_root();
         let chain = Store::chain_id(None, &diff_id);
         if self.store.layer(&chain).is_none() {
-            self.store
-                .create_layer(None, &diff_id, Some(&diff_id), |dir| {
-                    let mut r = HashingReader::new(File::open(&blob)?);
-                    let stats = unpack::unpack_layer(&mut r, dir, &UnpackOptions { same_owner })
-                        .map_err(|e| StoreError::Corrupt(format!("imported tar: {e}")))?;
-                    let (d, _) = r.finish()?;
-                    Ok((d, stats.bytes))
-                })
-                .map_err(super::pull::store_err)?;
+            super::pull::unpack_blob(&self.store, None, &diff_id, &diff_id, |_| {})?;
         }
         let platform = req.platform.clone().unwrap_or_else(Platform::host);
         let now = time::OffsetDateTime::now_utc()

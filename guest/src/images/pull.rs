@@ -299,22 +299,35 @@ fn extract(
     sink: &Sink,
 ) -> Result<()> {
     let id = layer.digest.short().to_string();
-    let blob = store.blob_path(&layer.digest);
     let total = layer.size;
+    unpack_blob(store, parent.as_ref(), diff_id, &layer.digest, |done| {
+        sink.try_send(Message::progress("Extracting", &id, done, Some(total)))
+    })
+}
+
+/// Creates the layer `diff_id` on `parent` from the stored blob `blob` (gzip,
+/// zstd or plain tar), checking that the unpacked tar hashes to `diff_id`.
+/// `progress` hears the compressed bytes read, at most ten times a second.
+pub(super) fn unpack_blob(
+    store: &Store,
+    parent: Option<&Digest>,
+    diff_id: &Digest,
+    blob: &Digest,
+    progress: impl FnMut(u64),
+) -> Result<()> {
+    let path = store.blob_path(blob);
     let same_owner = nix::unistd::geteuid().is_root();
     store
-        .create_layer(parent.as_ref(), diff_id, Some(&layer.digest), |dir| {
-            let file = File::open(&blob)?;
+        .create_layer(parent, diff_id, Some(blob), |dir| {
             let counting = Counting {
-                inner: file,
+                inner: File::open(&path)?,
                 done: 0,
                 last: Instant::now(),
-                tick: |done| sink.try_send(Message::progress("Extracting", &id, done, Some(total))),
+                tick: progress,
             };
-            let tar = compression::decompress(counting)?;
-            let mut hashing = HashingReader::new(tar);
+            let mut hashing = HashingReader::new(compression::decompress(counting)?);
             let stats = unpack::unpack_layer(&mut hashing, dir, &UnpackOptions { same_owner })
-                .map_err(|e| StoreError::Corrupt(format!("layer {}: {e}", layer.digest)))?;
+                .map_err(|e| StoreError::Corrupt(format!("layer {blob}: {e}")))?;
             let (digest, _) = hashing.finish()?;
             Ok((digest, stats.bytes))
         })

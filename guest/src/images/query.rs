@@ -127,13 +127,19 @@ impl Images {
         Ok(out)
     }
 
-    pub fn inspect(&self, name: &str) -> Result<Value> {
+    /// An image as users name it: its ID, record and parsed config.
+    fn lookup(&self, name: &str) -> Result<(Digest, ImageRecord, Value)> {
         let id = self.resolve(name)?;
         let rec = self
             .store
             .image(&id)
             .ok_or_else(|| Error::not_found(format!("No such image: {name}")))?;
         let config = self.config_of(&id)?;
+        Ok((id, rec, config))
+    }
+
+    pub fn inspect(&self, name: &str) -> Result<Value> {
+        let (id, rec, config) = self.lookup(name)?;
         let (tags, digests) = self.names_of(&id);
         Ok(json!({
             "Id": id.to_string(),
@@ -175,12 +181,7 @@ impl Images {
     }
 
     pub fn history(&self, name: &str) -> Result<Vec<Value>> {
-        let id = self.resolve(name)?;
-        let rec = self
-            .store
-            .image(&id)
-            .ok_or_else(|| Error::not_found(format!("No such image: {name}")))?;
-        let config = self.config_of(&id)?;
+        let (id, rec, config) = self.lookup(name)?;
         let (tags, _) = self.names_of(&id);
         let sizes: Vec<u64> = rec
             .layers
