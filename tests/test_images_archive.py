@@ -132,7 +132,9 @@ def test_import_a_rootfs_tar_with_changes(make_berthd, test_images, tmp_path):
     assert i["Config"]["Labels"] == {"x": "y"}
     from pathlib import Path
     assert (Path(i["GraphDriver"]["Data"]["UpperDir"]) / "etc/hello").read_text() == "imported\n"
-    bad = d.docker("import", "--change", "RUN make", "-", "x:1", input=rootfs, text=False, check=False)
+    # A large upload: the error must reach the client even though it is still sending.
+    big = tar_bytes([("blob", b"x" * (8 << 20))])
+    bad = d.docker("import", "--change", "RUN make", "-", "x:1", input=big, text=False, check=False)
     assert bad.returncode == 1 and b"not a valid change command" in bad.stderr
 
 

@@ -125,8 +125,8 @@ impl ImageBackend for ImageService {
 
     async fn load(&self, archive: BodyStream) -> Result<Vec<String>> {
         let me = self.0.clone();
-        let reader = SyncIoBridge::new(StreamReader::new(archive));
-        blocking(move || me.load(reader)).await
+        let mut reader = SyncIoBridge::new(StreamReader::new(archive));
+        blocking(move || drain_on_error(me.load(&mut reader), &mut reader)).await
     }
 
     async fn import(&self, archive: BodyStream, p: ImportParams) -> Result<String> {
@@ -138,14 +138,29 @@ impl ImageBackend for ImageService {
             platform: p.platform.as_deref().map(Platform::parse).transpose()?,
         };
         let me = self.0.clone();
-        let reader = SyncIoBridge::new(StreamReader::new(archive));
-        blocking(move || me.import(reader, &req).map(|d| d.to_string())).await
+        let mut reader = SyncIoBridge::new(StreamReader::new(archive));
+        blocking(move || {
+            drain_on_error(
+                me.import(&mut reader, &req).map(|d| d.to_string()),
+                &mut reader,
+            )
+        })
+        .await
     }
 
     async fn prune(&self, filters: Filters) -> Result<(Vec<ImageDeleteResponseItem>, u64)> {
         let me = self.0.clone();
         blocking(move || me.prune(&filters).map(|p| (p.deleted, p.reclaimed))).await
     }
+}
+
+/// A client still sending an upload we refused must read our answer, not a
+/// broken pipe: consume the rest of the body before answering.
+fn drain_on_error<T>(result: Result<T>, body: &mut impl std::io::Read) -> Result<T> {
+    if result.is_err() {
+        let _ = std::io::copy(body, &mut std::io::sink());
+    }
+    result
 }
 
 const CHUNK: usize = 256 * 1024;
