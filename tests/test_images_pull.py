@@ -293,3 +293,66 @@ def test_gzip_zstd_and_plain_layers_all_unpack(make_berthd, registry, tmp_path):
     dirs = [i["GraphDriver"]["Data"]["UpperDir"], *i["GraphDriver"]["Data"]["LowerDir"].split(":")]
     found = {p.name: p.read_text() for dir_ in dirs for p in Path(dir_).glob("*.txt")}
     assert found == {"gz.txt": "gz layer\n", "zst.txt": "zst layer\n", "plain.txt": "plain layer\n"}
+
+
+def test_pull_all_tags(make_berthd, make_registry, test_images):
+    reg = make_registry()
+    for tag in ("1.0", "1.1", "latest"):
+        reg.push_oci(test_images["busybox"].path, "team/tools", tag)
+    d = make_berthd()
+    out = d.docker("pull", "-a", reg.host + "/team/tools").stdout
+    for tag in ("1.0", "1.1", "latest"):
+        assert f"{tag}: Pulling from team/tools" in out or f"Status: Downloaded newer image for {reg.host}/team/tools:{tag}" in out, out
+    tags = sorted(d.docker("images", "--format", "{{.Tag}}", reg.host + "/team/tools").stdout.split())
+    assert tags == ["1.0", "1.1", "latest"]
+
+
+def test_manifest_lists_pick_this_platform_or_the_requested_one(make_berthd, registry, tmp_path):
+    """A two-platform index (amd64 + arm64) pushed as an index; each platform's image
+    has its own marker file so the test sees which one was unpacked."""
+    import hashlib
+    from images.build import file_
+    out = tmp_path / "multi"
+    blobs = out / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> dict:
+        d = "sha256:" + hashlib.sha256(data).hexdigest()
+        (blobs / d[7:]).write_bytes(data)
+        return {"digest": d, "size": len(data)}
+
+    entries = []
+    for arch in ("amd64", "arm64"):
+        tar, gz = make_layer([file_(f"{arch}.txt", arch.encode())])
+        config = {"architecture": arch, "os": "linux", "config": {"Cmd": ["sh"]},
+                  "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(tar).hexdigest()]}}
+        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(json.dumps(config).encode())},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **put(gz)}]}
+        entries.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", **put(json.dumps(manifest).encode()),
+                        "platform": {"architecture": arch, "os": "linux"}})
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}
+    idx = put(json.dumps(index).encode())
+    (out / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (out / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.index.v1+json", **idx,
+         "annotations": {"org.opencontainers.image.ref.name": "multi"}}]}))
+    registry.skopeo("copy", "--quiet", "--all", "--dest-tls-verify=false", "--dest-no-creds",
+                    f"oci:{out}:multi", f"docker://{registry.ref('berth-test/multi', '1')}")
+    ref = registry.ref("berth-test/multi", "1")
+
+    def pulled(d, *flags):
+        out = d.docker("pull", *flags, ref).stdout
+        i = json.loads(d.docker("image", "inspect", ref).stdout)[0]
+        marker = [p.name for p in Path(i["GraphDriver"]["Data"]["UpperDir"]).glob("*.txt")]
+        return out, i, marker
+
+    d = make_berthd()
+    out, i, marker = pulled(d)
+    assert marker == ["amd64.txt"] and i["Architecture"] == "amd64"
+    assert f"Digest: {idx['digest']}" in out  # the index digest, as dockerd reports it
+    assert i["RepoDigests"] == [f"{ref.rsplit(':', 1)[0]}@{idx['digest']}"]
+    out, i, marker = pulled(d, "--platform", "linux/arm64")
+    assert marker == ["arm64.txt"] and i["Architecture"] == "arm64"
+    cp = d.docker("pull", "--platform", "linux/s390x", ref, check=False)
+    assert cp.returncode == 1 and "no matching manifest for linux/s390x" in cp.stderr

@@ -22,19 +22,19 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 pub struct ImageService(pub Arc<Images>);
 
 /// `fromImage` + `tag` as the CLI sends them (`tag` may also be a digest).
-pub fn pull_reference(image: &str, tag: Option<&str>) -> Result<Reference> {
+/// `None` means every tag of the repository (`docker pull -a`).
+pub fn pull_reference(image: &str, tag: Option<&str>) -> Result<Option<Reference>> {
     let base = Reference::parse(image).map_err(|e| Error::invalid(e.to_string()))?;
     let r = match tag.filter(|t| !t.is_empty()) {
         Some(t) if t.starts_with("sha256:") => {
             let d = Digest::parse(t).map_err(|e| Error::invalid(e.to_string()))?;
             base.trim().with_digest(d)
         }
-        Some(t) => base
-            .with_tag(t)
-            .map_err(|e| Error::invalid(e.to_string()))?,
-        None => base.with_default_tag(),
+        Some(t) => base.with_tag(t).map_err(|e| Error::invalid(e.to_string()))?,
+        None if base.tag().is_some() || base.digest().is_some() => base,
+        None => return Ok(None),
     };
-    Ok(r)
+    Ok(Some(r))
 }
 
 #[async_trait]
@@ -47,12 +47,24 @@ impl ImageBackend for ImageService {
         auth: Option<&str>,
         sink: Sink,
     ) -> Result<()> {
-        let req = PullRequest {
-            reference: pull_reference(image, tag)?,
-            platform: platform.map(Platform::parse).transpose()?,
-            auth: registry::decode_auth_header(auth)?,
+        let platform = platform.map(Platform::parse).transpose()?;
+        let auth = registry::decode_auth_header(auth)?;
+        let references = match pull_reference(image, tag)? {
+            Some(r) => vec![r],
+            None => {
+                let base = Reference::parse(image).map_err(|e| Error::invalid(e.to_string()))?;
+                self.0.list_tags(&base, &auth).await?
+            }
         };
-        self.0.pull(req, sink).await.map(|_| ())
+        for reference in references {
+            let req = PullRequest {
+                reference,
+                platform: platform.clone(),
+                auth: auth.clone(),
+            };
+            self.0.pull(req, sink.clone()).await?;
+        }
+        Ok(())
     }
 
     async fn list(&self, filters: Filters, all: bool) -> Result<Vec<ImageSummary>> {

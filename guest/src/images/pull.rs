@@ -59,6 +59,28 @@ impl Images {
         Err(last_err.unwrap_or_else(|| registry::not_found(&req.reference)))
     }
 
+    /// Every tag of `repo` (for `docker pull -a`), as references.
+    pub async fn list_tags(&self, repo: &Reference, auth: &RegistryAuth) -> Result<Vec<Reference>> {
+        let cfg = self.config.get();
+        let mut last_err = None;
+        for ep in registry::endpoints(repo, &cfg) {
+            let client = registry::client(&ep, 1);
+            let oref = oci_reference(&ep, &repo.clone().with_default_tag());
+            match client.list_tags(&oref, auth, None, None).await {
+                Ok(t) => {
+                    let mut tags = t.tags;
+                    tags.sort();
+                    return tags
+                        .iter()
+                        .map(|t| repo.with_tag(t).map_err(|e| Error::system(e.to_string())))
+                        .collect();
+                }
+                Err(e) => last_err = Some(registry::map_error(repo, e)),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| registry::not_found(repo)))
+    }
+
     async fn fetch(
         self: &Arc<Self>,
         client: &oci_client::Client,
