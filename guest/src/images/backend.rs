@@ -30,7 +30,9 @@ pub fn pull_reference(image: &str, tag: Option<&str>) -> Result<Option<Reference
             let d = Digest::parse(t).map_err(|e| Error::invalid(e.to_string()))?;
             base.trim().with_digest(d)
         }
-        Some(t) => base.with_tag(t).map_err(|e| Error::invalid(e.to_string()))?,
+        Some(t) => base
+            .with_tag(t)
+            .map_err(|e| Error::invalid(e.to_string()))?,
         None if base.tag().is_some() || base.digest().is_some() => base,
         None => return Ok(None),
     };
