@@ -6,6 +6,7 @@
 mod api;
 mod cli;
 mod config;
+mod containers;
 mod daemon;
 mod errdefs;
 mod fsutil;
