@@ -36,7 +36,7 @@ use serde_json::Value;
 
 use crate::errdefs::Error;
 
-// Docker's default profile, byte-for-byte from moby/profiles seccomp/default.json (Apache-2.0, see LICENSE-moby-api).
+// Docker's default profile, byte-for-byte from moby/profiles seccomp/default.json (Apache-2.0: LICENSE-seccomp-default beside this file).
 const DEFAULT_PROFILE_JSON: &str = include_str!("seccomp-default.json");
 
 /// A parsed docker seccomp profile: validated, not yet specialised to a
