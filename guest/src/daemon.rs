@@ -12,8 +12,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState, SystemBackend};
 use crate::config;
+use crate::containers::{backend::ContainerService, service::Containers};
 use crate::fsutil;
-use crate::images::{backend::ImageService, service::Images};
+use crate::images::{
+    backend::ImageService,
+    service::{ImageUsage, Images},
+};
 use crate::listeners;
 use crate::logging::LogControl;
 use crate::pidfile::PidFile;
@@ -24,6 +28,7 @@ pub struct Daemon {
     config: Arc<config::Shared>,
     engine_id: String,
     images: Arc<Images>,
+    containers: Arc<Containers>,
 }
 
 impl SystemBackend for Daemon {
@@ -38,10 +43,14 @@ impl SystemBackend for Daemon {
         info::info(info::InfoInputs {
             facts: &facts,
             config: &cfg,
-            // No container subsystem yet: every container count is a true zero.
-            counts: info::Counts {
-                images: self.images.count() as i64,
-                ..Default::default()
+            counts: {
+                let (running, paused, stopped) = self.containers.counts();
+                info::Counts {
+                    containers_running: running,
+                    containers_paused: paused,
+                    containers_stopped: stopped,
+                    images: self.images.count() as i64,
+                }
             },
             engine_id: &self.engine_id,
             events_listeners: 0,
@@ -73,14 +82,20 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
     let config = Arc::new(config::Shared::new(cfg));
     let images = Images::open(&data_root, config.clone())
         .with_context(|| format!("cannot open the image store in {}", data_root.display()))?;
+    let containers = Containers::open(&data_root, images.clone())
+        .with_context(|| format!("cannot open the container store in {}", data_root.display()))?;
+    let usage: Arc<dyn ImageUsage> = containers.clone();
+    images.set_usage(Arc::downgrade(&usage));
     let daemon = Arc::new(Daemon {
         config,
         engine_id,
         images: images.clone(),
+        containers: containers.clone(),
     });
     let router = api::router(ApiState {
         system: daemon.clone(),
         images: Arc::new(ImageService(images)),
+        containers: Arc::new(ContainerService(containers)),
     });
 
     let stop = CancellationToken::new();

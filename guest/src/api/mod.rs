@@ -1,6 +1,7 @@
 //! The Engine API layer: it parses requests and formats responses, and calls
 //! the subsystems only through the narrow backend traits declared per area.
 
+pub mod containers;
 pub mod error;
 // The first routes with bodies and query strings arrive with images and containers.
 #[cfg_attr(not(test), allow(dead_code))]
@@ -21,6 +22,7 @@ use axum::Router;
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 
+pub use containers::ContainerBackend;
 pub use error::ApiError;
 pub use images::ImageBackend;
 pub use system::SystemBackend;
@@ -30,6 +32,7 @@ pub use system::SystemBackend;
 pub struct ApiState {
     pub system: Arc<dyn SystemBackend>,
     pub images: Arc<dyn ImageBackend>,
+    pub containers: Arc<dyn ContainerBackend>,
 }
 
 /// The routes, without version prefixes (see [`handle`]).
@@ -37,6 +40,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(system::routes())
         .merge(images::routes())
+        .merge(containers::routes())
         .fallback(error::page_not_found)
         .method_not_allowed_fallback(error::page_not_found)
         .layer(CatchPanicLayer::custom(panic_response))

@@ -1,4 +1,16 @@
-#![allow(dead_code)] // called by the container lifecycle, not written yet
+//! The containers subsystem: records, lifecycle operations (one file each),
+//! and the pieces the runtime will use (OCI spec, seccomp).
 
+pub mod backend;
+pub mod create;
+pub mod names;
+pub mod query;
+pub mod record;
+pub mod remove;
+// Used by container start, which comes with the runtime and shim.
+#[allow(dead_code)]
 pub mod seccomp;
+pub mod service;
+#[allow(dead_code)]
 pub mod spec;
+pub mod store;

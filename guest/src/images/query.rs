@@ -18,15 +18,6 @@ pub type Filters = BTreeMap<String, Vec<String>>;
 const LIST_FILTERS: &[&str] = &["dangling", "reference", "label", "before", "since", "until"];
 
 impl Images {
-    fn config_of(&self, id: &Digest) -> Result<Value> {
-        let bytes = self
-            .store
-            .read_blob(id)
-            .map_err(|e| Error::system(format!("image {id} is damaged: {e}")))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::system(format!("image {id} has an invalid config: {e}")))
-    }
-
     /// Repository tags and digests of an image in the familiar form the CLI shows.
     fn names_of(&self, id: &Digest) -> (Vec<String>, Vec<String>) {
         let mut tags = Vec::new();
@@ -49,7 +40,7 @@ impl Images {
             }
         }
         let created_of =
-            |id: &Digest| -> i64 { self.config_of(id).map(|c| created_unix(&c)).unwrap_or(0) };
+            |id: &Digest| -> i64 { self.image_config(id).map(|c| created_unix(&c)).unwrap_or(0) };
         let bound = |key: &str| -> Result<Option<i64>> {
             match filters.get(key).and_then(|v| v.first()) {
                 None => Ok(None),
@@ -77,7 +68,7 @@ impl Images {
         };
         let mut out = Vec::new();
         for rec in self.store.images() {
-            let config = match self.config_of(&rec.id) {
+            let config = match self.image_config(&rec.id) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!("skipping image {}: {e}", rec.id);
@@ -134,7 +125,7 @@ impl Images {
             .store
             .image(&id)
             .ok_or_else(|| Error::not_found(format!("No such image: {name}")))?;
-        let config = self.config_of(&id)?;
+        let config = self.image_config(&id)?;
         Ok((id, rec, config))
     }
 

@@ -12,7 +12,15 @@ use super::store::Store;
 use crate::config;
 use crate::errdefs::{Error, Result};
 
+/// Who uses an image, so that `rmi` can refuse as dockerd does. The
+/// containers subsystem answers; images never look into containers.
+pub trait ImageUsage: Send + Sync {
+    /// A container using `image` and whether it is running.
+    fn user_of(&self, image: &Digest) -> Option<(String, bool)>;
+}
+
 pub struct Images {
+    usage: std::sync::OnceLock<std::sync::Weak<dyn ImageUsage>>,
     pub(super) store: Arc<Store>,
     pub(super) config: Arc<config::Shared>,
     /// `max-concurrent-downloads` across all pulls, as dockerd's transfer manager.
@@ -28,11 +36,61 @@ impl Images {
         let store = Store::open(data_root)?;
         let limit = config.get().max_concurrent_downloads.max(1) as usize;
         Ok(Arc::new(Images {
+            usage: std::sync::OnceLock::new(),
             store: Arc::new(store),
             config,
             downloads: Mutex::new((limit, Arc::new(Semaphore::new(limit)))),
             inflight: Mutex::new(HashMap::new()),
         }))
+    }
+
+    /// Connects the answer to "which container uses this image?" (weakly: the
+    /// containers subsystem holds the images one, not the other way round).
+    pub fn set_usage(&self, usage: std::sync::Weak<dyn ImageUsage>) {
+        let _ = self.usage.set(usage);
+    }
+
+    pub(super) fn user_of(&self, image: &Digest) -> Option<(String, bool)> {
+        self.usage.get()?.upgrade()?.user_of(image)
+    }
+
+    /// The image's config document.
+    pub fn image_config(&self, id: &Digest) -> Result<serde_json::Value> {
+        let bytes = self
+            .store
+            .read_blob(id)
+            .map_err(|e| Error::system(format!("image {id} is damaged: {e}")))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::system(format!("image {id} has an invalid config: {e}")))
+    }
+
+    /// The chain ID of the image's top layer (None for an image without layers).
+    pub fn top_layer(&self, id: &Digest) -> Result<Option<Digest>> {
+        let rec = self
+            .store
+            .image(id)
+            .ok_or_else(|| Error::not_found(format!("No such image: {id}")))?;
+        Ok(rec.layers.last().cloned())
+    }
+
+    pub fn create_rw_layer(
+        &self,
+        container: &str,
+        parent: &Digest,
+    ) -> Result<super::store::RwLayer> {
+        self.store
+            .create_rw_layer(container, parent)
+            .map_err(super::pull::store_err)
+    }
+
+    pub fn remove_rw_layer(&self, container: &str) -> Result<()> {
+        self.store
+            .remove_rw_layer(container)
+            .map_err(super::pull::store_err)
+    }
+
+    pub fn overlay_root(&self) -> std::path::PathBuf {
+        self.store.overlay_root()
     }
 
     /// Applies reloadable settings (SIGHUP): the download limit.

@@ -40,15 +40,24 @@ impl Images {
         let by_id =
             looks_like_image_id(name) && id.hex().starts_with(name.trim_start_matches("sha256:"));
         let mut out = Vec::new();
+        let user = self.user_of(&id);
         if !by_id {
             let named = Reference::parse(name)
                 .map_err(|e| Error::invalid(e.to_string()))?
                 .with_default_tag();
-            self.untag(&named, &mut out)?;
             let tags_left = refs
                 .iter()
                 .any(|r| r.digest().is_none() && r.to_string() != named.to_string());
-            if tags_left {
+            if let (Some((container, _)), false, false) = (&user, tags_left, force) {
+                return Err(Error::conflict(format!(
+                    "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+                    &container[..12],
+                    id.short()
+                )));
+            }
+            self.untag(&named, &mut out)?;
+            // A container still uses the image: forced, it loses its name but stays.
+            if tags_left || user.is_some() {
                 return Ok(out);
             }
             // The last tag went: the digest references of this image go with it.
@@ -56,6 +65,24 @@ impl Images {
                 self.untag(r, &mut out)?;
             }
         } else {
+            if let Some((container, running)) = &user {
+                if *running || !force {
+                    let (how, state) = if *running {
+                        ("cannot be forced", "running")
+                    } else {
+                        ("must be forced", "stopped")
+                    };
+                    return Err(Error::conflict(format!(
+                        "conflict: unable to delete {} ({how}) - image is being used by {state} container {}",
+                        id.short(),
+                        &container[..12]
+                    )));
+                }
+                for r in &refs {
+                    self.untag(r, &mut out)?;
+                }
+                return Ok(out);
+            }
             let repos: BTreeSet<String> = refs.iter().map(|r| r.repository()).collect();
             if repos.len() > 1 && !force {
                 return Err(Error::conflict(format!(
@@ -108,7 +135,7 @@ pub struct Pruned {
 
 impl Images {
     /// Removes dangling images, or with `dangling=false` (`-a`) every image no
-    /// container uses. Berth has no containers yet, so no image is in use.
+    /// container uses.
     pub fn prune(&self, filters: &super::query::Filters) -> Result<Pruned> {
         for key in filters.keys() {
             if !["dangling", "label", "until"].contains(&key.as_str()) {
@@ -135,6 +162,9 @@ impl Images {
                 continue;
             }
             let id = Digest::parse(&summary.id).map_err(|e| Error::system(e.to_string()))?;
+            if self.user_of(&id).is_some() {
+                continue;
+            }
             for r in self.store.refs_of(&id) {
                 if let Ok(p) = Reference::parse(&r) {
                     self.untag(&p, &mut out.deleted)?;

@@ -30,6 +30,7 @@ mod images;
 mod layers;
 mod recovery;
 mod refs;
+mod rwlayer;
 #[cfg(test)]
 mod tests;
 mod util;
@@ -42,6 +43,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGua
 use super::digest::Digest;
 
 // The API's types, named from here; not every caller exists yet.
+pub use self::rwlayer::RwLayer;
 #[allow(unused_imports)]
 pub use self::{
     content::BlobWriter, error::StoreError, images::ImageRecord, layers::LayerInfo,

@@ -1,0 +1,121 @@
+//! Container routes. Starting containers needs the runtime and shim, which
+//! are not in Berth yet: those routes answer 501 with an explanation.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use bollard_stubs::models::ContainerCreateBody;
+use serde_json::{json, Value};
+
+use super::extract::{Json as Body, Query};
+use super::{params, ApiError, ApiState};
+use crate::errdefs::Result;
+
+pub type Filters = std::collections::BTreeMap<String, Vec<String>>;
+
+/// What the API needs from the containers subsystem.
+#[async_trait]
+pub trait ContainerBackend: Send + Sync + 'static {
+    async fn create(
+        &self,
+        name: Option<String>,
+        body: ContainerCreateBody,
+    ) -> Result<(String, Vec<String>)>;
+    async fn list(&self, all: bool, limit: Option<usize>, filters: Filters) -> Result<Vec<Value>>;
+    async fn inspect(&self, id: &str) -> Result<Value>;
+    async fn remove(&self, id: &str, force: bool) -> Result<()>;
+    async fn rename(&self, id: &str, name: &str) -> Result<()>;
+}
+
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/containers/create", post(create))
+        .route("/containers/json", get(list))
+        .route("/containers/{id}/json", get(inspect))
+        .route("/containers/{id}", delete(remove))
+        .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/start", post(not_yet))
+        .route("/containers/{id}/attach", post(not_yet))
+        .route("/containers/{id}/wait", post(not_yet))
+}
+
+type Q = Query<HashMap<String, String>>;
+
+fn q<'a>(q: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
+    q.get(k).map(String::as_str)
+}
+
+async fn create(
+    State(s): State<ApiState>,
+    Query(query): Q,
+    Body(body): Body<ContainerCreateBody>,
+) -> std::result::Result<Response, ApiError> {
+    let name = q(&query, "name").map(String::from);
+    let (id, warnings) = s.containers.create(name, body).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"Id": id, "Warnings": warnings})),
+    )
+        .into_response())
+}
+
+async fn list(
+    State(s): State<ApiState>,
+    Query(query): Q,
+) -> std::result::Result<Json<Vec<Value>>, ApiError> {
+    let filters = params::filters(q(&query, "filters"))?;
+    let limit = match q(&query, "limit").filter(|l| !l.is_empty()) {
+        None => None,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if n > 0 => Some(n as usize),
+            Ok(_) => None,
+            Err(_) => return Err(ApiError::bad_request(format!("invalid limit: {l}"))),
+        },
+    };
+    Ok(Json(
+        s.containers
+            .list(params::bool_value(q(&query, "all")), limit, filters)
+            .await?,
+    ))
+}
+
+async fn inspect(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> std::result::Result<Json<Value>, ApiError> {
+    Ok(Json(s.containers.inspect(&id).await?))
+}
+
+async fn remove(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Query(query): Q,
+) -> std::result::Result<StatusCode, ApiError> {
+    s.containers
+        .remove(&id, params::bool_value(q(&query, "force")))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rename(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Query(query): Q,
+) -> std::result::Result<StatusCode, ApiError> {
+    s.containers
+        .rename(&id, q(&query, "name").unwrap_or(""))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn not_yet() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "running containers is not supported by this Berth build yet: containers can be created, listed, inspected and removed; the runtime arrives next",
+    )
+}

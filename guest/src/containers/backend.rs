@@ -1,0 +1,51 @@
+//! The containers subsystem behind the API's `ContainerBackend` interface.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bollard_stubs::models::ContainerCreateBody;
+use serde_json::Value;
+
+use super::service::Containers;
+use crate::api::containers::{ContainerBackend, Filters};
+use crate::errdefs::{Error, Result};
+
+pub struct ContainerService(pub Arc<Containers>);
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::system(format!("internal task failed: {e}")))?
+}
+
+#[async_trait]
+impl ContainerBackend for ContainerService {
+    async fn create(
+        &self,
+        name: Option<String>,
+        body: ContainerCreateBody,
+    ) -> Result<(String, Vec<String>)> {
+        let me = self.0.clone();
+        blocking(move || me.create(name.as_deref(), &body)).await
+    }
+
+    async fn list(&self, all: bool, limit: Option<usize>, filters: Filters) -> Result<Vec<Value>> {
+        let me = self.0.clone();
+        blocking(move || me.list(all, limit, &filters)).await
+    }
+
+    async fn inspect(&self, id: &str) -> Result<Value> {
+        let (me, id) = (self.0.clone(), id.to_string());
+        blocking(move || me.inspect(&id)).await
+    }
+
+    async fn remove(&self, id: &str, force: bool) -> Result<()> {
+        let (me, id) = (self.0.clone(), id.to_string());
+        blocking(move || me.remove(&id, force)).await
+    }
+
+    async fn rename(&self, id: &str, name: &str) -> Result<()> {
+        let (me, id, name) = (self.0.clone(), id.to_string(), name.to_string());
+        blocking(move || me.rename(&id, &name)).await
+    }
+}

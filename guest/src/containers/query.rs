@@ -1,0 +1,170 @@
+//! `docker ps` and `docker inspect` for containers.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::record::{Container, ZERO_TIME};
+use super::service::Containers;
+use crate::errdefs::{Error, Result};
+
+pub type Filters = BTreeMap<String, Vec<String>>;
+
+const FILTERS: &[&str] = &[
+    "id", "name", "label", "status", "ancestor", "exited", "before", "since",
+];
+const STATUSES: &[&str] = &[
+    "created",
+    "restarting",
+    "running",
+    "removing",
+    "paused",
+    "exited",
+    "dead",
+];
+
+impl Containers {
+    pub fn list(&self, all: bool, limit: Option<usize>, filters: &Filters) -> Result<Vec<Value>> {
+        for (k, vals) in filters {
+            if !FILTERS.contains(&k.as_str()) {
+                return Err(Error::invalid(format!("invalid filter '{k}'")));
+            }
+            if k == "status" {
+                if let Some(bad) = vals.iter().find(|v| !STATUSES.contains(&v.as_str())) {
+                    return Err(Error::invalid(format!("invalid filter 'status={bad}'")));
+                }
+            }
+        }
+        let mut list = self.store.all();
+        // Newest first, as dockerd lists them.
+        list.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+        let created_of = |name: &str| self.store.get(name).map(|c| c.created);
+        let before = filters
+            .get("before")
+            .and_then(|v| v.first())
+            .map(|n| created_of(n))
+            .transpose()?;
+        let since = filters
+            .get("since")
+            .and_then(|v| v.first())
+            .map(|n| created_of(n))
+            .transpose()?;
+        let ancestors: Vec<String> = filters
+            .get("ancestor")
+            .map(|v| {
+                v.iter()
+                    .filter_map(|a| self.images.resolve(a).ok())
+                    .map(|d| d.to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let any = |key: &str, pred: &dyn Fn(&str) -> bool| {
+            filters.get(key).is_none_or(|v| v.iter().any(|x| pred(x)))
+        };
+        let shown = list.into_iter().filter(|c| {
+            // Without -a only running containers, unless a filter asks for a state.
+            (all || c.state.running
+                || filters.contains_key("status")
+                || filters.contains_key("exited"))
+                && any("id", &|x| c.id.starts_with(x))
+                && any("name", &|x| {
+                    c.name
+                        .trim_start_matches('/')
+                        .contains(x.trim_start_matches('/'))
+                })
+                && any("status", &|x| c.state.status == x)
+                && any("exited", &|x| {
+                    c.state.status == "exited" && x.parse::<i64>().ok() == Some(c.state.exit_code)
+                })
+                && any("label", &|x| label_matches(&c.config["Labels"], x))
+                && (!filters.contains_key("ancestor") || ancestors.contains(&c.image))
+                && before.as_ref().is_none_or(|b| c.created < *b)
+                && since.as_ref().is_none_or(|s| c.created > *s)
+        });
+        Ok(shown
+            .take(limit.unwrap_or(usize::MAX))
+            .map(|c| summary(&c))
+            .collect())
+    }
+
+    pub fn inspect(&self, what: &str) -> Result<Value> {
+        let c = self.store.get(what)?;
+        let dir = self.images.overlay_root().join(&c.mount_id);
+        let lower: Vec<String> = c
+            .lower
+            .split(':')
+            .map(|l| self.images.overlay_root().join(l).display().to_string())
+            .collect();
+        let files = self.store.dir(&c.id);
+        Ok(json!({
+            "Id": c.id,
+            "Created": c.created,
+            "Path": c.path,
+            "Args": c.args,
+            "State": {
+                "Status": c.state.status, "Running": c.state.running, "Paused": c.state.paused,
+                "Restarting": c.state.restarting, "OOMKilled": c.state.oom_killed, "Dead": c.state.dead,
+                "Pid": c.state.pid, "ExitCode": c.state.exit_code, "Error": c.state.error,
+                "StartedAt": c.state.started_at, "FinishedAt": c.state.finished_at,
+            },
+            "Image": c.image,
+            "ResolvConfPath": files.join("resolv.conf"),
+            "HostnamePath": files.join("hostname"),
+            "HostsPath": files.join("hosts"),
+            "LogPath": files.join(format!("{}-json.log", c.id)),
+            "Name": c.name,
+            "RestartCount": c.restart_count,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": Value::Null,
+            "HostConfig": c.host_config,
+            "GraphDriver": {"Name": "overlay2", "Data": {
+                "LowerDir": lower.join(":"),
+                "UpperDir": dir.join("diff"),
+                "WorkDir": dir.join("work"),
+                "MergedDir": dir.join("merged"),
+            }},
+            "Mounts": [],
+            "Config": c.config,
+            "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "", "Networks": {}},
+        }))
+    }
+}
+
+fn label_matches(labels: &Value, wanted: &str) -> bool {
+    match wanted.split_once('=') {
+        Some((k, v)) => labels[k].as_str() == Some(v),
+        None => labels.get(wanted).is_some(),
+    }
+}
+
+/// One row of `GET /containers/json`.
+fn summary(c: &Container) -> Value {
+    let command = std::iter::once(c.path.as_str())
+        .chain(c.args.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let created =
+        time::OffsetDateTime::parse(&c.created, &time::format_description::well_known::Rfc3339)
+            .map(|t| t.unix_timestamp())
+            .unwrap_or(0);
+    let _ = ZERO_TIME;
+    json!({
+        "Id": c.id,
+        "Names": [c.name],
+        "Image": c.image_name,
+        "ImageID": c.image,
+        "Command": command,
+        "Created": created,
+        "Ports": [],
+        "Labels": c.config["Labels"],
+        "State": c.state.status,
+        "Status": c.state.human(),
+        "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [],
+    })
+}

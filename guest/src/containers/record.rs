@@ -1,0 +1,73 @@
+//! What berthd remembers about a container, in `containers/<id>/config.v2.json`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// dockerd's zero time, shown for events that have not happened.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Container {
+    pub id: String,
+    /// With the leading slash, as the API shows names.
+    pub name: String,
+    pub created: String,
+    /// The image ID (`sha256:…`).
+    pub image: String,
+    /// The image as the user named it (`busybox`), shown by `docker ps`.
+    pub image_name: String,
+    pub path: String,
+    pub args: Vec<String>,
+    /// The merged Config (image defaults + what the client sent).
+    pub config: Value,
+    pub host_config: Value,
+    pub state: State,
+    pub mount_id: String,
+    /// Lower dirs of the root filesystem, relative to `overlay2/`.
+    pub lower: String,
+    #[serde(default)]
+    pub restart_count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct State {
+    pub status: String,
+    pub running: bool,
+    pub paused: bool,
+    pub restarting: bool,
+    pub oom_killed: bool,
+    pub dead: bool,
+    pub pid: i64,
+    pub exit_code: i64,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+impl State {
+    pub fn created() -> State {
+        State {
+            status: "created".into(),
+            running: false,
+            paused: false,
+            restarting: false,
+            oom_killed: false,
+            dead: false,
+            pid: 0,
+            exit_code: 0,
+            error: String::new(),
+            started_at: ZERO_TIME.into(),
+            finished_at: ZERO_TIME.into(),
+        }
+    }
+
+    /// The `Status` column of `docker ps`.
+    pub fn human(&self) -> String {
+        match self.status.as_str() {
+            "created" => "Created".into(),
+            "running" => "Up".into(),
+            "exited" => format!("Exited ({})", self.exit_code),
+            other => other.to_string(),
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The containers subsystem as the rest of berthd sees it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::store::ContainerStore;
+use crate::images::digest::Digest;
+use crate::images::service::{ImageUsage, Images};
+
+pub struct Containers {
+    pub(super) store: ContainerStore,
+    pub(super) images: Arc<Images>,
+}
+
+impl Containers {
+    pub fn open(data_root: &Path, images: Arc<Images>) -> std::io::Result<Arc<Containers>> {
+        Ok(Arc::new(Containers {
+            store: ContainerStore::open(data_root)?,
+            images,
+        }))
+    }
+
+    /// (running, paused, stopped), for `docker info`.
+    pub fn counts(&self) -> (i64, i64, i64) {
+        let all = self.store.all();
+        let running = all
+            .iter()
+            .filter(|c| c.state.running && !c.state.paused)
+            .count() as i64;
+        let paused = all.iter().filter(|c| c.state.paused).count() as i64;
+        (running, paused, all.len() as i64 - running - paused)
+    }
+}
+
+/// Lets the images subsystem refuse to delete an image a container uses.
+impl ImageUsage for Containers {
+    fn user_of(&self, image: &Digest) -> Option<(String, bool)> {
+        let all = self.store.all();
+        let users = all.iter().filter(|c| c.image == image.as_str());
+        // A running user decides: it makes the refusal unforceable.
+        let mut found = None;
+        for c in users {
+            if c.state.running {
+                return Some((c.id.clone(), true));
+            }
+            found.get_or_insert((c.id.clone(), false));
+        }
+        found
+    }
+}
