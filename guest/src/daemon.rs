@@ -22,6 +22,10 @@ use crate::listeners;
 use crate::logging::LogControl;
 use crate::pidfile::PidFile;
 use crate::system::{host::HostFacts, info};
+use crate::volumes::{
+    backend::VolumeService,
+    service::{VolumeUsage, Volumes},
+};
 
 /// The daemon as the API sees it.
 pub struct Daemon {
@@ -82,10 +86,14 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
     let config = Arc::new(config::Shared::new(cfg));
     let images = Images::open(&data_root, config.clone())
         .with_context(|| format!("cannot open the image store in {}", data_root.display()))?;
-    let containers = Containers::open(&data_root, images.clone())
+    let volumes = Volumes::open(&data_root)
+        .with_context(|| format!("cannot open the volume store in {}", data_root.display()))?;
+    let containers = Containers::open(&data_root, images.clone(), volumes.clone())
         .with_context(|| format!("cannot open the container store in {}", data_root.display()))?;
-    let usage: Arc<dyn ImageUsage> = containers.clone();
-    images.set_usage(Arc::downgrade(&usage));
+    let image_usage: Arc<dyn ImageUsage> = containers.clone();
+    images.set_usage(Arc::downgrade(&image_usage));
+    let volume_usage: Arc<dyn VolumeUsage> = containers.clone();
+    volumes.set_usage(Arc::downgrade(&volume_usage));
     let daemon = Arc::new(Daemon {
         config,
         engine_id,
@@ -96,6 +104,7 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
         system: daemon.clone(),
         images: Arc::new(ImageService(images)),
         containers: Arc::new(ContainerService(containers)),
+        volumes: Arc::new(VolumeService(volumes)),
     });
 
     let stop = CancellationToken::new();

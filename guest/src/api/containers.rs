@@ -28,7 +28,7 @@ pub trait ContainerBackend: Send + Sync + 'static {
     ) -> Result<(String, Vec<String>)>;
     async fn list(&self, all: bool, limit: Option<usize>, filters: Filters) -> Result<Vec<Value>>;
     async fn inspect(&self, id: &str) -> Result<Value>;
-    async fn remove(&self, id: &str, force: bool) -> Result<()>;
+    async fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()>;
     async fn rename(&self, id: &str, name: &str) -> Result<()>;
 }
 
@@ -97,7 +97,11 @@ async fn remove(
     Query(query): Q,
 ) -> std::result::Result<StatusCode, ApiError> {
     s.containers
-        .remove(&id, params::bool_value(q(&query, "force")))
+        .remove(
+            &id,
+            params::bool_value(q(&query, "force")),
+            params::bool_value(q(&query, "v")),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

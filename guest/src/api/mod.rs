@@ -10,6 +10,7 @@ pub mod images;
 pub mod params;
 pub mod system;
 pub mod version;
+pub mod volumes;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use containers::ContainerBackend;
 pub use error::ApiError;
 pub use images::ImageBackend;
 pub use system::SystemBackend;
+pub use volumes::VolumeBackend;
 
 /// The daemon's backends, one per API area.
 #[derive(Clone)]
@@ -33,6 +35,7 @@ pub struct ApiState {
     pub system: Arc<dyn SystemBackend>,
     pub images: Arc<dyn ImageBackend>,
     pub containers: Arc<dyn ContainerBackend>,
+    pub volumes: Arc<dyn VolumeBackend>,
 }
 
 /// The routes, without version prefixes (see [`handle`]).
@@ -41,6 +44,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(system::routes())
         .merge(images::routes())
         .merge(containers::routes())
+        .merge(volumes::routes())
         .fallback(error::page_not_found)
         .method_not_allowed_fallback(error::page_not_found)
         .layer(CatchPanicLayer::custom(panic_response))

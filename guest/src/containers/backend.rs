@@ -39,9 +39,9 @@ impl ContainerBackend for ContainerService {
         blocking(move || me.inspect(&id)).await
     }
 
-    async fn remove(&self, id: &str, force: bool) -> Result<()> {
+    async fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
         let (me, id) = (self.0.clone(), id.to_string());
-        blocking(move || me.remove(&id, force)).await
+        blocking(move || me.remove(&id, force, volumes)).await
     }
 
     async fn rename(&self, id: &str, name: &str) -> Result<()> {

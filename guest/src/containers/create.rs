@@ -4,7 +4,7 @@ use bollard_stubs::models::ContainerCreateBody;
 use serde_json::{json, Map, Value};
 
 use super::names;
-use super::record::{Container, State};
+use super::record::{Container, State, VolumeMount};
 use super::service::Containers;
 use crate::errdefs::{Error, Result};
 
@@ -55,7 +55,14 @@ impl Containers {
             .images
             .top_layer(&image_id)?
             .ok_or_else(|| Error::not_implemented("images without layers cannot be run yet"))?;
-        let rw = self.images.create_rw_layer(&id, &top)?;
+        let volumes = self.volume_mounts(&host_config, &config)?;
+        let rw = match self.images.create_rw_layer(&id, &top) {
+            Ok(rw) => rw,
+            Err(e) => {
+                self.drop_anonymous(&volumes);
+                return Err(e);
+            }
+        };
         let c = Container {
             id: id.clone(),
             name,
@@ -70,12 +77,118 @@ impl Containers {
             mount_id: rw.mount_id,
             lower: rw.lower,
             restart_count: 0,
+            volumes,
         };
         if let Err(e) = self.store.insert_new(&c) {
             let _ = self.images.remove_rw_layer(&id);
+            self.drop_anonymous(&c.volumes);
             return Err(e);
         }
         Ok((id, Vec::new()))
+    }
+
+    /// The volumes a new container mounts, created as dockerd creates them:
+    /// named ones from `-v name:/path` and `--mount type=volume`, anonymous
+    /// ones for the `VOLUME`s nothing else covers.
+    fn volume_mounts(&self, host_config: &Value, config: &Value) -> Result<Vec<VolumeMount>> {
+        let mut out = Vec::new();
+        let mut covered = std::collections::HashSet::new();
+        let result = (|| {
+            for b in host_config["Binds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                let parts: Vec<&str> = b.split(':').collect();
+                let (src, dst, opts) = match parts.as_slice() {
+                    [s, d] => (*s, *d, ""),
+                    [s, d, o] => (*s, *d, *o),
+                    _ => {
+                        return Err(Error::invalid(format!(
+                            "invalid volume specification: '{b}'"
+                        )))
+                    }
+                };
+                if !dst.starts_with('/') {
+                    return Err(Error::invalid(format!(
+                        "invalid volume specification: '{b}': invalid mount config for type \"volume\": invalid mount path: '{dst}' mount path must be absolute"
+                    )));
+                }
+                covered.insert(dst.to_string());
+                if src.starts_with('/') {
+                    continue; // a bind mount of a host path
+                }
+                let v =
+                    self.volumes
+                        .store
+                        .create(Some(src), Default::default(), Default::default())?;
+                out.push(VolumeMount {
+                    name: v.name,
+                    destination: dst.to_string(),
+                    anonymous: false,
+                    read_only: opts.split(',').any(|o| o == "ro"),
+                });
+            }
+            for m in host_config["Mounts"].as_array().into_iter().flatten() {
+                let Some(target) = m["Target"].as_str() else {
+                    continue;
+                };
+                covered.insert(target.to_string());
+                if m["Type"].as_str() != Some("volume") {
+                    continue;
+                }
+                let source = m["Source"].as_str().filter(|s| !s.is_empty());
+                let labels = serde_json::from_value(m["VolumeOptions"]["Labels"].clone())
+                    .unwrap_or_default();
+                let opts =
+                    serde_json::from_value(m["VolumeOptions"]["DriverConfig"]["Options"].clone())
+                        .unwrap_or_default();
+                let v = self.volumes.store.create(source, labels, opts)?;
+                out.push(VolumeMount {
+                    name: v.name,
+                    destination: target.to_string(),
+                    anonymous: source.is_none(),
+                    read_only: m["ReadOnly"].as_bool().unwrap_or(false),
+                });
+            }
+            for dst in config["Volumes"]
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.keys())
+            {
+                if covered.contains(dst) {
+                    continue;
+                }
+                let v = self
+                    .volumes
+                    .store
+                    .create(None, Default::default(), Default::default())?;
+                out.push(VolumeMount {
+                    name: v.name,
+                    destination: dst.clone(),
+                    anonymous: true,
+                    read_only: false,
+                });
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                self.drop_anonymous(&out);
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes the anonymous volumes among `mounts` (`rm -v`, failed creates).
+    pub(super) fn drop_anonymous(&self, mounts: &[VolumeMount]) {
+        for m in mounts.iter().filter(|m| m.anonymous) {
+            if let Err(e) = self.volumes.store.remove(&m.name) {
+                tracing::warn!(volume = %m.name, "cannot remove anonymous volume: {e}");
+            }
+        }
     }
 }
 

@@ -127,7 +127,16 @@ impl Containers {
                 "WorkDir": dir.join("work"),
                 "MergedDir": dir.join("merged"),
             }},
-            "Mounts": [],
+            "Mounts": c.volumes.iter().map(|v| json!({
+                "Type": "volume",
+                "Name": v.name,
+                "Source": self.volumes.store.mountpoint(&v.name),
+                "Destination": v.destination,
+                "Driver": "local",
+                "Mode": "",
+                "RW": !v.read_only,
+                "Propagation": "",
+            })).collect::<Vec<_>>(),
             "Config": c.config,
             "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "", "Networks": {}},
         }))

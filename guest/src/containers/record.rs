@@ -27,6 +27,17 @@ pub struct Container {
     pub lower: String,
     #[serde(default)]
     pub restart_count: i64,
+    /// Volumes mounted into the container (named, or anonymous from `VOLUME`).
+    #[serde(default)]
+    pub volumes: Vec<VolumeMount>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VolumeMount {
+    pub name: String,
+    pub destination: String,
+    pub anonymous: bool,
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

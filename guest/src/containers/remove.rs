@@ -5,7 +5,7 @@ use super::service::Containers;
 use crate::errdefs::{Error, Result};
 
 impl Containers {
-    pub fn remove(&self, what: &str, force: bool) -> Result<()> {
+    pub fn remove(&self, what: &str, force: bool, remove_volumes: bool) -> Result<()> {
         let c = self.store.get(what)?;
         if c.state.running {
             if !force {
@@ -21,7 +21,12 @@ impl Containers {
         // The record goes last: a crash in between leaves a record whose layer
         // is gone, which the next `rm` finishes, never a layer nobody owns.
         self.images.remove_rw_layer(&c.id)?;
-        self.store.remove(&c.id)
+        self.store.remove(&c.id)?;
+        if remove_volumes {
+            // Like dockerd, -v removes anonymous volumes only; named ones are the user's.
+            self.drop_anonymous(&c.volumes);
+        }
+        Ok(())
     }
 
     pub fn rename(&self, what: &str, new_name: &str) -> Result<()> {

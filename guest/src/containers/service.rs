@@ -6,17 +6,24 @@ use std::sync::Arc;
 use super::store::ContainerStore;
 use crate::images::digest::Digest;
 use crate::images::service::{ImageUsage, Images};
+use crate::volumes::service::{VolumeUsage, Volumes};
 
 pub struct Containers {
     pub(super) store: ContainerStore,
     pub(super) images: Arc<Images>,
+    pub(super) volumes: Arc<Volumes>,
 }
 
 impl Containers {
-    pub fn open(data_root: &Path, images: Arc<Images>) -> std::io::Result<Arc<Containers>> {
+    pub fn open(
+        data_root: &Path,
+        images: Arc<Images>,
+        volumes: Arc<Volumes>,
+    ) -> std::io::Result<Arc<Containers>> {
         Ok(Arc::new(Containers {
             store: ContainerStore::open(data_root)?,
             images,
+            volumes,
         }))
     }
 
@@ -46,5 +53,20 @@ impl ImageUsage for Containers {
             found.get_or_insert((c.id.clone(), false));
         }
         found
+    }
+}
+
+/// Lets the volumes subsystem refuse to remove a volume a container uses.
+impl VolumeUsage for Containers {
+    fn users_of(&self, volume: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .store
+            .all()
+            .into_iter()
+            .filter(|c| c.volumes.iter().any(|v| v.name == volume))
+            .map(|c| c.id)
+            .collect();
+        ids.sort();
+        ids
     }
 }

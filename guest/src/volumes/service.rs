@@ -1,0 +1,152 @@
+//! The volumes subsystem as the rest of berthd sees it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, OnceLock, Weak};
+
+use serde_json::Value;
+
+use super::store::{Filters, Volume, VolumeStore, ANONYMOUS_LABEL};
+use crate::errdefs::{Error, Result};
+
+/// Which containers use a volume; the containers subsystem answers.
+pub trait VolumeUsage: Send + Sync {
+    fn users_of(&self, volume: &str) -> Vec<String>;
+}
+
+pub struct Volumes {
+    pub store: VolumeStore,
+    usage: OnceLock<Weak<dyn VolumeUsage>>,
+}
+
+const LIST_FILTERS: &[&str] = &["dangling", "driver", "label", "name"];
+
+impl Volumes {
+    pub fn open(data_root: &Path) -> std::io::Result<Arc<Volumes>> {
+        Ok(Arc::new(Volumes {
+            store: VolumeStore::open(data_root)?,
+            usage: OnceLock::new(),
+        }))
+    }
+
+    pub fn set_usage(&self, usage: Weak<dyn VolumeUsage>) {
+        let _ = self.usage.set(usage);
+    }
+
+    fn users_of(&self, name: &str) -> Vec<String> {
+        self.usage
+            .get()
+            .and_then(Weak::upgrade)
+            .map(|u| u.users_of(name))
+            .unwrap_or_default()
+    }
+
+    pub fn create(
+        &self,
+        name: Option<&str>,
+        driver: Option<&str>,
+        labels: BTreeMap<String, String>,
+        options: BTreeMap<String, String>,
+    ) -> Result<Value> {
+        if let Some(d) = driver.filter(|d| !d.is_empty() && *d != "local") {
+            return Err(Error::not_found(format!(
+                "error looking up volume plugin {d}: plugin \"{d}\" not found"
+            )));
+        }
+        let v = self.store.create(name, labels, options)?;
+        Ok(self.store.inspect_json(&v))
+    }
+
+    pub fn inspect(&self, name: &str) -> Result<Value> {
+        Ok(self.store.inspect_json(&self.store.get(name)?))
+    }
+
+    pub fn list(&self, filters: &Filters) -> Result<Vec<Value>> {
+        for k in filters.keys() {
+            if !LIST_FILTERS.contains(&k.as_str()) {
+                return Err(Error::invalid(format!("invalid filter '{k}'")));
+            }
+        }
+        let dangling = match filters
+            .get("dangling")
+            .and_then(|v| v.first())
+            .map(String::as_str)
+        {
+            None => None,
+            Some("true") | Some("1") => Some(true),
+            Some("false") | Some("0") => Some(false),
+            Some(other) => {
+                return Err(Error::invalid(format!("invalid filter 'dangling={other}'")))
+            }
+        };
+        let any = |key: &str, pred: &dyn Fn(&str) -> bool| {
+            filters
+                .get(key)
+                .is_none_or(|vals| vals.iter().any(|x| pred(x)))
+        };
+        Ok(self
+            .store
+            .all()
+            .into_iter()
+            .filter(|v| {
+                dangling.is_none_or(|d| d == self.users_of(&v.name).is_empty())
+                    && any("driver", &|x| x == "local")
+                    && any("name", &|x| v.name.contains(x))
+                    && filters
+                        .get("label")
+                        .is_none_or(|want| want.iter().all(|w| label_matches(v, w)))
+            })
+            .map(|v| self.store.inspect_json(&v))
+            .collect())
+    }
+
+    pub fn remove(&self, name: &str, force: bool) -> Result<()> {
+        let users = self.users_of(name);
+        if !users.is_empty() {
+            return Err(Error::conflict(format!(
+                "remove {name}: volume is in use - [{}]",
+                users.join(", ")
+            )));
+        }
+        match self.store.remove(name) {
+            Err(e) if force && e.kind == crate::errdefs::Kind::NotFound => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Removes unused volumes: anonymous ones only, unless `all=true` (API 1.42+).
+    pub fn prune(&self, filters: &Filters) -> Result<(Vec<String>, u64)> {
+        for k in filters.keys() {
+            if !["label", "all"].contains(&k.as_str()) {
+                return Err(Error::invalid(format!("invalid filter '{k}'")));
+            }
+        }
+        let all = filters
+            .get("all")
+            .and_then(|v| v.first())
+            .is_some_and(|v| matches!(v.as_str(), "true" | "1"));
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0;
+        for v in self.store.all() {
+            let anonymous = v.labels.contains_key(ANONYMOUS_LABEL);
+            if (!all && !anonymous)
+                || !self.users_of(&v.name).is_empty()
+                || !filters
+                    .get("label")
+                    .is_none_or(|want| want.iter().all(|w| label_matches(&v, w)))
+            {
+                continue;
+            }
+            reclaimed += self.store.remove(&v.name)?;
+            deleted.push(v.name);
+        }
+        Ok((deleted, reclaimed))
+    }
+}
+
+fn label_matches(v: &Volume, wanted: &str) -> bool {
+    match wanted.split_once('=') {
+        Some((k, val)) => v.labels.get(k).is_some_and(|x| x == val),
+        None => v.labels.contains_key(wanted),
+    }
+}
