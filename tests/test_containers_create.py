@@ -149,3 +149,17 @@ def test_docker_py_create_and_list(make_berthd):
         assert c.containers.list(all=True) == []
     finally:
         c.close()
+
+
+def test_container_prune_removes_stopped_containers(make_berthd):
+    d = make_berthd()
+    d.docker("pull", "busybox")
+    d.docker("create", "--name", "keepme", "-l", "keep=1", "busybox")
+    d.docker("create", "--name", "dropme", "busybox")
+    out = d.docker("container", "prune", "-f", "--filter", "label!=keep=1").stdout
+    assert "Total reclaimed space" in out
+    assert [r[0] for r in ps(d, "-a")] == ["keepme"]
+    d.docker("container", "prune", "-f")
+    assert ps(d, "-a") == []
+    bad = d.docker("container", "prune", "-f", "--filter", "nope=1", check=False)
+    assert "invalid filter 'nope'" in bad.stderr

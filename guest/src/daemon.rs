@@ -58,19 +58,13 @@ impl SystemBackend for Daemon {
             },
             engine_id: &self.engine_id,
             events_listeners: 0,
-            system_time: now_rfc3339(),
+            system_time: crate::timefmt::now_rfc3339(),
         })
     }
 
     fn experimental(&self) -> bool {
         self.config.get().experimental
     }
-}
-
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.

@@ -15,6 +15,7 @@ mod listeners;
 mod logging;
 mod pidfile;
 mod system;
+mod timefmt;
 mod volumes;
 
 use std::process::ExitCode;

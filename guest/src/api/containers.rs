@@ -30,12 +30,15 @@ pub trait ContainerBackend: Send + Sync + 'static {
     async fn inspect(&self, id: &str) -> Result<Value>;
     async fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()>;
     async fn rename(&self, id: &str, name: &str) -> Result<()>;
+    /// (IDs removed, bytes reclaimed)
+    async fn prune(&self, filters: Filters) -> Result<(Vec<String>, u64)>;
 }
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/containers/create", post(create))
         .route("/containers/json", get(list))
+        .route("/containers/prune", post(prune))
         .route("/containers/{id}/json", get(inspect))
         .route("/containers/{id}", delete(remove))
         .route("/containers/{id}/rename", post(rename))
@@ -115,6 +118,17 @@ async fn rename(
         .rename(&id, q(&query, "name").unwrap_or(""))
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn prune(
+    State(s): State<ApiState>,
+    Query(query): Q,
+) -> std::result::Result<Json<Value>, ApiError> {
+    let filters = params::filters(q(&query, "filters"))?;
+    let (deleted, reclaimed) = s.containers.prune(filters).await?;
+    Ok(Json(
+        json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed}),
+    ))
 }
 
 async fn not_yet() -> ApiError {

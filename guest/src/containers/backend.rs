@@ -44,6 +44,11 @@ impl ContainerBackend for ContainerService {
         blocking(move || me.remove(&id, force, volumes)).await
     }
 
+    async fn prune(&self, filters: Filters) -> Result<(Vec<String>, u64)> {
+        let me = self.0.clone();
+        blocking(move || me.prune(&filters)).await
+    }
+
     async fn rename(&self, id: &str, name: &str) -> Result<()> {
         let (me, id, name) = (self.0.clone(), id.to_string(), name.to_string());
         blocking(move || me.rename(&id, &name)).await

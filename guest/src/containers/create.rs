@@ -66,7 +66,7 @@ impl Containers {
         let c = Container {
             id: id.clone(),
             name,
-            created: now(),
+            created: crate::timefmt::now_rfc3339(),
             image: image_id.to_string(),
             image_name: image_name.to_string(),
             path,
@@ -198,12 +198,6 @@ fn new_id() -> String {
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     )
-}
-
-pub(super) fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// The container's Config as `docker inspect` shows it: the client's values

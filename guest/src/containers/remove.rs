@@ -47,3 +47,53 @@ impl Containers {
         self.store.save(&c)
     }
 }
+
+impl Containers {
+    /// `docker container prune`: removes every container that is not running
+    /// (created or exited), honouring the `label` and `until` filters.
+    pub fn prune(&self, filters: &super::query::Filters) -> Result<(Vec<String>, u64)> {
+        for k in filters.keys() {
+            if !["label", "label!", "until"].contains(&k.as_str()) {
+                return Err(Error::invalid(format!("invalid filter '{k}'")));
+            }
+        }
+        let until = match filters.get("until").and_then(|v| v.first()) {
+            Some(v) => Some(crate::timefmt::until_cutoff(v, crate::timefmt::now_unix())?),
+            None => None,
+        };
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0;
+        for c in self.store.all() {
+            if c.state.running {
+                continue;
+            }
+            let labels = &c.config["Labels"];
+            let has = |w: &str| match w.split_once('=') {
+                Some((k, v)) => labels[k].as_str() == Some(v),
+                None => labels.get(w).is_some(),
+            };
+            if !filters
+                .get("label")
+                .is_none_or(|w| w.iter().all(|x| has(x)))
+                || filters
+                    .get("label!")
+                    .is_some_and(|w| w.iter().any(|x| has(x)))
+            {
+                continue;
+            }
+            let created = crate::timefmt::rfc3339_to_unix(&c.created);
+            if until.is_some_and(|u| created >= u) {
+                continue;
+            }
+            reclaimed += self.rw_size(&c);
+            self.remove(&c.id, false, false)?;
+            deleted.push(c.id);
+        }
+        Ok((deleted, reclaimed))
+    }
+
+    /// Bytes written into the container's read-write layer.
+    pub fn rw_size(&self, c: &super::record::Container) -> u64 {
+        crate::fsutil::dir_size(&self.images.overlay_root().join(&c.mount_id).join("diff"))
+    }
+}

@@ -61,9 +61,7 @@ impl Images {
             super::pull::unpack_blob(&self.store, None, &diff_id, &diff_id, |_| {})?;
         }
         let platform = req.platform.clone().unwrap_or_else(Platform::host);
-        let now = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let now = crate::timefmt::now_rfc3339();
         let mut config = json!({
             "architecture": platform.architecture,
             "os": platform.os,

@@ -50,7 +50,7 @@ impl Images {
         let (before, since) = (bound("before")?, bound("since")?);
         let until = match filters.get("until").and_then(|v| v.first()) {
             None => None,
-            Some(v) => Some(until_cutoff(v, now_unix())?),
+            Some(v) => Some(crate::timefmt::until_cutoff(v, crate::timefmt::now_unix())?),
         };
         let dangling = match filters
             .get("dangling")
@@ -193,7 +193,7 @@ impl Images {
             };
             out.push(json!({
                 "Id": "<missing>",
-                "Created": h["created"].as_str().map(rfc3339_to_unix).unwrap_or(0),
+                "Created": h["created"].as_str().map(crate::timefmt::rfc3339_to_unix).unwrap_or(0),
                 "CreatedBy": h["created_by"].as_str().unwrap_or(""),
                 "Tags": Value::Null,
                 "Size": size,
@@ -258,51 +258,9 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 fn created_unix(config: &Value) -> i64 {
-    config["created"].as_str().map(rfc3339_to_unix).unwrap_or(0)
-}
-
-fn now_unix() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// The `until` filter: a Go duration back from now (`24h`, `90m`, `1h30m`),
-/// a unix timestamp, or an RFC 3339 time.
-pub fn until_cutoff(v: &str, now: i64) -> Result<i64> {
-    if let Ok(secs) = v.split('.').next().unwrap_or(v).parse::<i64>() {
-        return Ok(secs);
-    }
-    if let Ok(t) = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339) {
-        return Ok(t.unix_timestamp());
-    }
-    let bad = || {
-        Error::invalid(format!(
-            "invalid filter 'until={v}': not a duration, timestamp or RFC 3339 time"
-        ))
-    };
-    let (mut total, mut num) = (0f64, String::new());
-    for c in v.chars() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let n: f64 = num.parse().map_err(|_| bad())?;
-        total += n * match c {
-            'h' => 3600.0,
-            'm' => 60.0,
-            's' => 1.0,
-            _ => return Err(bad()),
-        };
-        num.clear();
-    }
-    if !num.is_empty() {
-        return Err(bad());
-    }
-    Ok(now - total as i64)
-}
-
-pub fn rfc3339_to_unix(s: &str) -> i64 {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map(|t| t.unix_timestamp())
+    config["created"]
+        .as_str()
+        .map(crate::timefmt::rfc3339_to_unix)
         .unwrap_or(0)
 }
 
@@ -327,20 +285,5 @@ mod tests {
         assert!(label_matches(&l, "a=1"));
         assert!(!label_matches(&l, "a=2"));
         assert!(!label_matches(&l, "b"));
-    }
-
-    #[test]
-    fn until_takes_durations_timestamps_and_times() {
-        assert_eq!(until_cutoff("24h", 100_000).unwrap(), 100_000 - 86_400);
-        assert_eq!(until_cutoff("1h30m", 10_000).unwrap(), 10_000 - 5_400);
-        assert_eq!(until_cutoff("1700000000", 0).unwrap(), 1_700_000_000);
-        assert_eq!(until_cutoff("1970-01-01T00:01:00Z", 0).unwrap(), 60);
-        assert!(until_cutoff("soon", 0).is_err());
-    }
-
-    #[test]
-    fn rfc3339_parses() {
-        assert_eq!(rfc3339_to_unix("1970-01-01T00:01:00Z"), 60);
-        assert_eq!(rfc3339_to_unix("garbage"), 0);
     }
 }

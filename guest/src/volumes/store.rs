@@ -101,7 +101,7 @@ impl VolumeStore {
         labels.retain(|k, _| !k.is_empty());
         let v = Volume {
             name: name.clone(),
-            created: now(),
+            created: crate::timefmt::now_rfc3339(),
             labels,
             options,
         };
@@ -143,7 +143,7 @@ impl VolumeStore {
             return Err(Error::not_found(format!("get {name}: no such volume")));
         }
         let dir = self.root.join(name);
-        let size = dir_size(&dir.join("_data"));
+        let size = crate::fsutil::dir_size(&dir.join("_data"));
         // The record first, so a crash midway leaves debris open() removes,
         // never a record whose data is half gone.
         let _ = fs::remove_file(dir.join("opts.json"));
@@ -199,30 +199,6 @@ fn validate_options(opts: &BTreeMap<String, String>) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-pub fn dir_size(dir: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(e.path()),
-                Ok(t) if t.is_file() => total += e.metadata().map(|m| m.len()).unwrap_or(0),
-                _ => {}
-            }
-        }
-    }
-    total
-}
-
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
