@@ -33,6 +33,7 @@ pub struct Daemon {
     engine_id: String,
     images: Arc<Images>,
     containers: Arc<Containers>,
+    volumes: Arc<Volumes>,
 }
 
 impl SystemBackend for Daemon {
@@ -65,6 +66,10 @@ impl SystemBackend for Daemon {
     fn experimental(&self) -> bool {
         self.config.get().experimental
     }
+
+    fn disk_usage(&self) -> crate::errdefs::Result<serde_json::Value> {
+        crate::system::df::disk_usage(&self.images, &self.containers, &self.volumes)
+    }
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -93,6 +98,7 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
         engine_id,
         images: images.clone(),
         containers: containers.clone(),
+        volumes: volumes.clone(),
     });
     let router = api::router(ApiState {
         system: daemon.clone(),

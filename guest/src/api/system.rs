@@ -16,6 +16,8 @@ pub trait SystemBackend: Send + Sync + 'static {
     fn version(&self) -> SystemVersion;
     fn info(&self) -> SystemInfo;
     fn experimental(&self) -> bool;
+    /// `GET /system/df`.
+    fn disk_usage(&self) -> crate::errdefs::Result<serde_json::Value>;
 }
 
 pub fn routes() -> Router<ApiState> {
@@ -23,6 +25,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/_ping", get(ping).head(ping_head))
         .route("/version", get(version_handler))
         .route("/info", get(info))
+        .route("/system/df", get(disk_usage))
 }
 
 /// The headers the docker CLI reads from `/_ping` to pick its API version,
@@ -75,5 +78,17 @@ async fn info(State(s): State<ApiState>) -> Response {
         Ok(info) => axum::Json(info).into_response(),
         Err(e) => super::error::ApiError::internal(format!("collecting system info failed: {e}"))
             .into_response(),
+    }
+}
+
+async fn disk_usage(State(s): State<ApiState>) -> Response {
+    let system = s.system.clone();
+    // Walking layer and volume directories is blocking work.
+    match tokio::task::spawn_blocking(move || system.disk_usage()).await {
+        Ok(Ok(v)) => axum::Json(v).into_response(),
+        Ok(Err(e)) => super::error::ApiError::from(e).into_response(),
+        Err(e) => {
+            super::error::ApiError::internal(format!("disk usage failed: {e}")).into_response()
+        }
     }
 }

@@ -143,6 +143,45 @@ impl Containers {
     }
 }
 
+impl Containers {
+    /// Every container with the sizes `docker system df` shows, and how many
+    /// containers use each image and each volume.
+    pub fn disk_usage(
+        &self,
+    ) -> (
+        Vec<Value>,
+        std::collections::HashMap<String, i64>,
+        std::collections::HashMap<String, i64>,
+    ) {
+        let mut by_image = std::collections::HashMap::new();
+        let mut by_volume = std::collections::HashMap::new();
+        let mut rows = Vec::new();
+        for c in self.store.all() {
+            *by_image.entry(c.image.clone()).or_insert(0) += 1;
+            for v in &c.volumes {
+                *by_volume.entry(v.name.clone()).or_insert(0) += 1;
+            }
+            let rw = self.rw_size(&c) as i64;
+            let image: i64 = self
+                .images
+                .resolve(&c.image)
+                .map(|id| {
+                    self.images
+                        .layer_sizes(&id)
+                        .iter()
+                        .map(|(_, s)| *s as i64)
+                        .sum()
+                })
+                .unwrap_or(0);
+            let mut row = summary(&c);
+            row["SizeRw"] = json!(rw);
+            row["SizeRootFs"] = json!(rw + image);
+            rows.push(row);
+        }
+        (rows, by_image, by_volume)
+    }
+}
+
 fn label_matches(labels: &Value, wanted: &str) -> bool {
     match wanted.split_once('=') {
         Some((k, v)) => labels[k].as_str() == Some(v),

@@ -89,6 +89,19 @@ impl Images {
             .map_err(super::pull::store_err)
     }
 
+    /// (chain ID, unpacked bytes) of each layer of the image, base first.
+    pub fn layer_sizes(&self, id: &Digest) -> Vec<(Digest, u64)> {
+        self.store
+            .image(id)
+            .map(|r| {
+                r.layers
+                    .iter()
+                    .filter_map(|c| self.store.layer(c).map(|l| (c.clone(), l.size)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn overlay_root(&self) -> std::path::PathBuf {
         self.store.overlay_root()
     }

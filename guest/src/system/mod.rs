@@ -1,4 +1,5 @@
 //! The system subsystem: what `/version` and `/info` report.
 
+pub mod df;
 pub mod host;
 pub mod info;
