@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiState, SystemBackend};
 use crate::config;
 use crate::containers::{backend::ContainerService, service::Containers};
+use crate::events::Events;
 use crate::fsutil;
 use crate::images::{
     backend::ImageService,
@@ -34,6 +35,7 @@ pub struct Daemon {
     images: Arc<Images>,
     containers: Arc<Containers>,
     volumes: Arc<Volumes>,
+    events: Arc<Events>,
 }
 
 impl SystemBackend for Daemon {
@@ -58,7 +60,7 @@ impl SystemBackend for Daemon {
                 }
             },
             engine_id: &self.engine_id,
-            events_listeners: 0,
+            events_listeners: self.events.listeners() as i64,
             system_time: crate::timefmt::now_rfc3339(),
         })
     }
@@ -83,11 +85,12 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
 
     let data_root = cfg.data_root.clone();
     let config = Arc::new(config::Shared::new(cfg));
-    let images = Images::open(&data_root, config.clone())
+    let events = Arc::new(Events::default());
+    let images = Images::open(&data_root, config.clone(), events.clone())
         .with_context(|| format!("cannot open the image store in {}", data_root.display()))?;
-    let volumes = Volumes::open(&data_root)
+    let volumes = Volumes::open(&data_root, events.clone())
         .with_context(|| format!("cannot open the volume store in {}", data_root.display()))?;
-    let containers = Containers::open(&data_root, images.clone(), volumes.clone())
+    let containers = Containers::open(&data_root, images.clone(), volumes.clone(), events.clone())
         .with_context(|| format!("cannot open the container store in {}", data_root.display()))?;
     let image_usage: Arc<dyn ImageUsage> = containers.clone();
     images.set_usage(Arc::downgrade(&image_usage));
@@ -99,12 +102,14 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
         images: images.clone(),
         containers: containers.clone(),
         volumes: volumes.clone(),
+        events: events.clone(),
     });
     let router = api::router(ApiState {
         system: daemon.clone(),
         images: Arc::new(ImageService(images)),
         containers: Arc::new(ContainerService(containers)),
         volumes: Arc::new(VolumeService(volumes)),
+        events: events.clone(),
     });
 
     let stop = CancellationToken::new();

@@ -9,6 +9,7 @@ mod config;
 mod containers;
 mod daemon;
 mod errdefs;
+mod events;
 mod fsutil;
 mod images;
 mod listeners;

@@ -3,6 +3,7 @@
 
 pub mod containers;
 pub mod error;
+pub mod events;
 // The first routes with bodies and query strings arrive with images and containers.
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod extract;
@@ -36,6 +37,7 @@ pub struct ApiState {
     pub images: Arc<dyn ImageBackend>,
     pub containers: Arc<dyn ContainerBackend>,
     pub volumes: Arc<dyn VolumeBackend>,
+    pub events: Arc<crate::events::Events>,
 }
 
 /// The routes, without version prefixes (see [`handle`]).
@@ -45,6 +47,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(volumes::routes())
+        .merge(events::routes())
         .fallback(error::page_not_found)
         .method_not_allowed_fallback(error::page_not_found)
         .layer(CatchPanicLayer::custom(panic_response))

@@ -84,6 +84,7 @@ impl Containers {
             self.drop_anonymous(&c.volumes);
             return Err(e);
         }
+        self.event("create", &c, &[]);
         Ok((id, Vec::new()))
     }
 
@@ -119,10 +120,9 @@ impl Containers {
                 if src.starts_with('/') {
                     continue; // a bind mount of a host path
                 }
-                let v =
-                    self.volumes
-                        .store
-                        .create(Some(src), Default::default(), Default::default())?;
+                let v = self
+                    .volumes
+                    .ensure(Some(src), Default::default(), Default::default())?;
                 out.push(VolumeMount {
                     name: v.name,
                     destination: dst.to_string(),
@@ -144,7 +144,7 @@ impl Containers {
                 let opts =
                     serde_json::from_value(m["VolumeOptions"]["DriverConfig"]["Options"].clone())
                         .unwrap_or_default();
-                let v = self.volumes.store.create(source, labels, opts)?;
+                let v = self.volumes.ensure(source, labels, opts)?;
                 out.push(VolumeMount {
                     name: v.name,
                     destination: target.to_string(),
@@ -162,8 +162,7 @@ impl Containers {
                 }
                 let v = self
                     .volumes
-                    .store
-                    .create(None, Default::default(), Default::default())?;
+                    .ensure(None, Default::default(), Default::default())?;
                 out.push(VolumeMount {
                     name: v.name,
                     destination: dst.clone(),
@@ -185,8 +184,9 @@ impl Containers {
     /// Removes the anonymous volumes among `mounts` (`rm -v`, failed creates).
     pub(super) fn drop_anonymous(&self, mounts: &[VolumeMount]) {
         for m in mounts.iter().filter(|m| m.anonymous) {
-            if let Err(e) = self.volumes.store.remove(&m.name) {
-                tracing::warn!(volume = %m.name, "cannot remove anonymous volume: {e}");
+            match self.volumes.store.remove(&m.name) {
+                Ok(_) => self.volumes.destroyed(&m.name),
+                Err(e) => tracing::warn!(volume = %m.name, "cannot remove anonymous volume: {e}"),
             }
         }
     }

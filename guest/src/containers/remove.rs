@@ -22,6 +22,7 @@ impl Containers {
         // is gone, which the next `rm` finishes, never a layer nobody owns.
         self.images.remove_rw_layer(&c.id)?;
         self.store.remove(&c.id)?;
+        self.event("destroy", &c, &[]);
         if remove_volumes {
             // Like dockerd, -v removes anonymous volumes only; named ones are the user's.
             self.drop_anonymous(&c.volumes);
@@ -43,8 +44,10 @@ impl Containers {
                 super::store::name_conflict(&name, &other)
             )));
         }
-        c.name = name;
-        self.store.save(&c)
+        let old = std::mem::replace(&mut c.name, name);
+        self.store.save(&c)?;
+        self.event("rename", &c, &[("oldName", &old)]);
+        Ok(())
     }
 }
 

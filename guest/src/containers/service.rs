@@ -9,6 +9,7 @@ use crate::images::service::{ImageUsage, Images};
 use crate::volumes::service::{VolumeUsage, Volumes};
 
 pub struct Containers {
+    pub(super) events: Arc<crate::events::Events>,
     pub(super) store: ContainerStore,
     pub(super) images: Arc<Images>,
     pub(super) volumes: Arc<Volumes>,
@@ -19,12 +20,32 @@ impl Containers {
         data_root: &Path,
         images: Arc<Images>,
         volumes: Arc<Volumes>,
+        events: Arc<crate::events::Events>,
     ) -> std::io::Result<Arc<Containers>> {
         Ok(Arc::new(Containers {
+            events,
             store: ContainerStore::open(data_root)?,
             images,
             volumes,
         }))
+    }
+
+    /// A container event with dockerd's attributes: labels, image, name.
+    pub(super) fn event(&self, action: &str, c: &super::record::Container, extra: &[(&str, &str)]) {
+        let mut attrs: std::collections::BTreeMap<String, String> = c.config["Labels"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        attrs.insert("image".into(), c.image_name.clone());
+        attrs.insert("name".into(), c.name.trim_start_matches('/').to_string());
+        for (k, v) in extra {
+            attrs.insert(k.to_string(), v.to_string());
+        }
+        self.events.publish("container", action, &c.id, attrs);
     }
 
     /// (running, paused, stopped), for `docker info`.

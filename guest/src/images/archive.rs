@@ -237,6 +237,7 @@ impl Images {
                     .mark_tagged(&image.id)
                     .map_err(super::pull::store_err)?;
                 lines.push(format!("Loaded image: {}", r.familiar()));
+                self.event("load", image.id.as_str(), Some(&r.familiar()));
             }
         }
         Ok(lines)

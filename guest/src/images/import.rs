@@ -79,9 +79,11 @@ impl Images {
             .store
             .put_image(&config_digest, &[chain], None)
             .map_err(super::pull::store_err)?;
-        if let Some(t) = target {
+        if let Some(t) = &target {
             self.store.set_ref(&t.to_string(), &image.id)?;
         }
+        let name = target.as_ref().map(|t| t.familiar());
+        self.event("import", image.id.as_str(), name.as_deref());
         Ok(image.id)
     }
 }

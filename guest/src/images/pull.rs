@@ -202,6 +202,7 @@ impl Images {
             reference.familiar()
         )))
         .await;
+        self.event("pull", &reference.familiar(), Some(&reference.familiar()));
         Ok(id)
     }
 

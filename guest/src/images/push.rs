@@ -163,6 +163,7 @@ impl Images {
             "{tag}: digest: {digest} size: {len}"
         )))
         .await;
+        self.event("push", &reference.familiar(), Some(&reference.familiar()));
         sink.send(Message {
             aux: Some(json!({"Tag": tag, "Digest": digest.to_string(), "Size": len})),
             ..Default::default()

@@ -20,6 +20,7 @@ pub trait ImageUsage: Send + Sync {
 }
 
 pub struct Images {
+    pub(super) events: Arc<crate::events::Events>,
     usage: std::sync::OnceLock<std::sync::Weak<dyn ImageUsage>>,
     pub(super) store: Arc<Store>,
     pub(super) config: Arc<config::Shared>,
@@ -32,10 +33,15 @@ pub struct Images {
 }
 
 impl Images {
-    pub fn open(data_root: &Path, config: Arc<config::Shared>) -> std::io::Result<Arc<Images>> {
+    pub fn open(
+        data_root: &Path,
+        config: Arc<config::Shared>,
+        events: Arc<crate::events::Events>,
+    ) -> std::io::Result<Arc<Images>> {
         let store = Store::open(data_root)?;
         let limit = config.get().max_concurrent_downloads.max(1) as usize;
         Ok(Arc::new(Images {
+            events,
             usage: std::sync::OnceLock::new(),
             store: Arc::new(store),
             config,
@@ -104,6 +110,14 @@ impl Images {
 
     pub fn overlay_root(&self) -> std::path::PathBuf {
         self.store.overlay_root()
+    }
+
+    /// An image event; `name` is the reference it concerns, when there is one.
+    pub(super) fn event(&self, action: &str, id: &str, name: Option<&str>) {
+        let attrs = name
+            .map(|n| crate::events::attrs([("name", n)]))
+            .unwrap_or_default();
+        self.events.publish("image", action, id, attrs);
     }
 
     /// Applies reloadable settings (SIGHUP): the download limit.

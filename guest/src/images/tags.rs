@@ -26,7 +26,11 @@ impl Images {
             None => target.with_default_tag(),
         };
         self.store.set_ref(&target.to_string(), &id)?;
-        self.store.mark_tagged(&id).map_err(super::pull::store_err)
+        self.store
+            .mark_tagged(&id)
+            .map_err(super::pull::store_err)?;
+        self.event("tag", id.as_str(), Some(&target.familiar()));
+        Ok(())
     }
 
     pub fn remove(&self, name: &str, force: bool) -> Result<Vec<ImageDeleteResponseItem>> {
@@ -99,7 +103,8 @@ impl Images {
     }
 
     fn untag(&self, r: &Reference, out: &mut Vec<ImageDeleteResponseItem>) -> Result<()> {
-        if self.store.remove_ref(&r.to_string())?.is_some() {
+        if let Some(id) = self.store.remove_ref(&r.to_string())? {
+            self.event("untag", id.as_str(), Some(&r.familiar()));
             out.push(ImageDeleteResponseItem {
                 untagged: Some(r.familiar()),
                 deleted: None,
@@ -113,6 +118,7 @@ impl Images {
             .store
             .delete_image(id)
             .map_err(super::pull::store_err)?;
+        self.event("delete", id.as_str(), None);
         out.push(ImageDeleteResponseItem {
             untagged: None,
             deleted: Some(id.to_string()),

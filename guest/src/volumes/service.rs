@@ -15,6 +15,7 @@ pub trait VolumeUsage: Send + Sync {
 }
 
 pub struct Volumes {
+    events: Arc<crate::events::Events>,
     pub store: VolumeStore,
     usage: OnceLock<Weak<dyn VolumeUsage>>,
 }
@@ -22,8 +23,12 @@ pub struct Volumes {
 const LIST_FILTERS: &[&str] = &["dangling", "driver", "label", "name"];
 
 impl Volumes {
-    pub fn open(data_root: &Path) -> std::io::Result<Arc<Volumes>> {
+    pub fn open(
+        data_root: &Path,
+        events: Arc<crate::events::Events>,
+    ) -> std::io::Result<Arc<Volumes>> {
         Ok(Arc::new(Volumes {
+            events,
             store: VolumeStore::open(data_root)?,
             usage: OnceLock::new(),
         }))
@@ -53,7 +58,7 @@ impl Volumes {
                 "error looking up volume plugin {d}: plugin \"{d}\" not found"
             )));
         }
-        let v = self.store.create(name, labels, options)?;
+        let v = self.ensure(name, labels, options)?;
         Ok(self.store.inspect_json(&v))
     }
 
@@ -110,8 +115,38 @@ impl Volumes {
         }
         match self.store.remove(name) {
             Err(e) if force && e.kind == crate::errdefs::Kind::NotFound => Ok(()),
-            other => other.map(|_| ()),
+            Err(e) => Err(e),
+            Ok(_) => {
+                self.destroyed(name);
+                Ok(())
+            }
         }
+    }
+
+    /// The volume `name` (new and anonymous when None), created if missing,
+    /// as containers ask for them.
+    pub fn ensure(
+        &self,
+        name: Option<&str>,
+        labels: BTreeMap<String, String>,
+        options: BTreeMap<String, String>,
+    ) -> Result<Volume> {
+        let existed = name.is_some_and(|n| self.store.get(n).is_ok());
+        let v = self.store.create(name, labels, options)?;
+        if !existed {
+            self.created(&v.name);
+        }
+        Ok(v)
+    }
+
+    pub fn created(&self, name: &str) {
+        let attrs = crate::events::attrs([("driver", "local")]);
+        self.events.publish("volume", "create", name, attrs);
+    }
+
+    pub fn destroyed(&self, name: &str) {
+        let attrs = crate::events::attrs([("driver", "local")]);
+        self.events.publish("volume", "destroy", name, attrs);
     }
 
     /// Removes unused volumes: anonymous ones only, unless `all=true` (API 1.42+).
@@ -138,6 +173,7 @@ impl Volumes {
                 continue;
             }
             reclaimed += self.store.remove(&v.name)?;
+            self.destroyed(&v.name);
             deleted.push(v.name);
         }
         Ok((deleted, reclaimed))
