@@ -10,12 +10,14 @@ mod containers;
 mod daemon;
 mod errdefs;
 mod events;
+mod filters;
 mod fsutil;
 mod images;
 mod listeners;
 mod logging;
 mod pidfile;
 mod system;
+mod task;
 mod timefmt;
 mod volumes;
 

@@ -16,7 +16,7 @@ use super::extract::{Json as Body, Query};
 use super::{params, ApiError, ApiState};
 use crate::errdefs::Result;
 
-pub type Filters = std::collections::BTreeMap<String, Vec<String>>;
+pub use crate::filters::Filters;
 
 /// What the API needs from the containers subsystem.
 #[async_trait]

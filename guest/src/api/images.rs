@@ -20,7 +20,7 @@ use super::{params, ApiError, ApiState};
 use crate::errdefs::Result;
 use crate::images::progress::{Message, Sink};
 
-pub type Filters = std::collections::BTreeMap<String, Vec<String>>;
+pub use crate::filters::Filters;
 
 /// What the API needs from the images subsystem.
 #[async_trait]

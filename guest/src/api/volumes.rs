@@ -14,7 +14,7 @@ use super::extract::{Json as Body, Query};
 use super::{params, ApiError, ApiState};
 use crate::errdefs::Result;
 
-type Filters = BTreeMap<String, Vec<String>>;
+use crate::filters::Filters;
 
 /// What the API needs from the volumes subsystem.
 #[async_trait]

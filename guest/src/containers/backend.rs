@@ -8,15 +8,10 @@ use serde_json::Value;
 
 use super::service::Containers;
 use crate::api::containers::{ContainerBackend, Filters};
-use crate::errdefs::{Error, Result};
+use crate::errdefs::Result;
+use crate::task::blocking;
 
 pub struct ContainerService(pub Arc<Containers>);
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::system(format!("internal task failed: {e}")))?
-}
 
 #[async_trait]
 impl ContainerBackend for ContainerService {

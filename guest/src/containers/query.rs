@@ -1,14 +1,12 @@
 //! `docker ps` and `docker inspect` for containers.
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Value};
 
 use super::record::{Container, ZERO_TIME};
 use super::service::Containers;
 use crate::errdefs::{Error, Result};
 
-pub type Filters = BTreeMap<String, Vec<String>>;
+pub use crate::filters::Filters;
 
 const FILTERS: &[&str] = &[
     "id", "name", "label", "status", "ancestor", "exited", "before", "since",
@@ -25,10 +23,8 @@ const STATUSES: &[&str] = &[
 
 impl Containers {
     pub fn list(&self, all: bool, limit: Option<usize>, filters: &Filters) -> Result<Vec<Value>> {
+        crate::filters::check_keys(filters, FILTERS)?;
         for (k, vals) in filters {
-            if !FILTERS.contains(&k.as_str()) {
-                return Err(Error::invalid(format!("invalid filter '{k}'")));
-            }
             if k == "status" {
                 if let Some(bad) = vals.iter().find(|v| !STATUSES.contains(&v.as_str())) {
                     return Err(Error::invalid(format!("invalid filter 'status={bad}'")));
@@ -76,7 +72,9 @@ impl Containers {
                 && any("exited", &|x| {
                     c.state.status == "exited" && x.parse::<i64>().ok() == Some(c.state.exit_code)
                 })
-                && any("label", &|x| label_matches(&c.config["Labels"], x))
+                && any("label", &|x| {
+                    crate::filters::label_matches(|k| c.config["Labels"][k].as_str(), x)
+                })
                 && (!filters.contains_key("ancestor") || ancestors.contains(&c.image))
                 && before.as_ref().is_none_or(|b| c.created < *b)
                 && since.as_ref().is_none_or(|s| c.created > *s)
@@ -179,13 +177,6 @@ impl Containers {
             rows.push(row);
         }
         (rows, by_image, by_volume)
-    }
-}
-
-fn label_matches(labels: &Value, wanted: &str) -> bool {
-    match wanted.split_once('=') {
-        Some((k, v)) => labels[k].as_str() == Some(v),
-        None => labels.get(wanted).is_some(),
     }
 }
 

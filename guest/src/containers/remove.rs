@@ -55,11 +55,7 @@ impl Containers {
     /// `docker container prune`: removes every container that is not running
     /// (created or exited), honouring the `label` and `until` filters.
     pub fn prune(&self, filters: &super::query::Filters) -> Result<(Vec<String>, u64)> {
-        for k in filters.keys() {
-            if !["label", "label!", "until"].contains(&k.as_str()) {
-                return Err(Error::invalid(format!("invalid filter '{k}'")));
-            }
-        }
+        crate::filters::check_keys(filters, &["label", "label!", "until"])?;
         let until = match filters.get("until").and_then(|v| v.first()) {
             Some(v) => Some(crate::timefmt::until_cutoff(v, crate::timefmt::now_unix())?),
             None => None,
@@ -71,10 +67,7 @@ impl Containers {
                 continue;
             }
             let labels = &c.config["Labels"];
-            let has = |w: &str| match w.split_once('=') {
-                Some((k, v)) => labels[k].as_str() == Some(v),
-                None => labels.get(w).is_some(),
-            };
+            let has = |w: &str| crate::filters::label_matches(|k| labels[k].as_str(), w);
             if !filters
                 .get("label")
                 .is_none_or(|w| w.iter().all(|x| has(x)))

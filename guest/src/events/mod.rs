@@ -145,9 +145,8 @@ pub fn matches(e: &Event, filters: &BTreeMap<String, Vec<String>>) -> bool {
             }),
             "volume" => e.kind == "volume" && any(&|w| e.actor.id == w),
             "network" => e.kind == "network" && any(&|w| e.actor.id == w || name == w),
-            "label" => any(&|w| match w.split_once('=') {
-                Some((k, v)) => e.actor.attributes.get(k).map(String::as_str) == Some(v),
-                None => e.actor.attributes.contains_key(w),
+            "label" => any(&|w| {
+                crate::filters::label_matches(|k| e.actor.attributes.get(k).map(String::as_str), w)
             }),
             _ => true,
         }

@@ -22,6 +22,7 @@ use super::service::Images;
 use super::store::{Store, StoreError};
 use super::unpack::{self, UnpackOptions};
 use crate::errdefs::{Error, Result};
+pub(super) use crate::task::blocking;
 
 pub struct PullRequest {
     pub reference: Reference,
@@ -432,13 +433,4 @@ pub(super) fn store_err(e: StoreError) -> Error {
         StoreError::NotFound(m) => Error::not_found(m),
         other => Error::system(other.to_string()),
     }
-}
-
-/// Runs blocking store work off the async threads.
-pub(super) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::system(format!("internal task failed: {e}")))?
 }

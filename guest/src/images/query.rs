@@ -1,7 +1,7 @@
 //! Read-only views of the image store: `docker images`, `image inspect`,
 //! `history`, with dockerd's filters.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use bollard_stubs::models::ImageSummary;
 use serde_json::{json, Value};
@@ -12,8 +12,7 @@ use super::service::Images;
 use super::store::ImageRecord;
 use crate::errdefs::{Error, Result};
 
-/// Filters as the API sends them: name → accepted values.
-pub type Filters = BTreeMap<String, Vec<String>>;
+pub use crate::filters::Filters;
 
 const LIST_FILTERS: &[&str] = &["dangling", "reference", "label", "before", "since", "until"];
 
@@ -34,11 +33,7 @@ impl Images {
 
     pub fn list(&self, filters: &Filters, all: bool) -> Result<Vec<ImageSummary>> {
         let _ = all; // Berth keeps no intermediate build images: every image is a top image.
-        for key in filters.keys() {
-            if !LIST_FILTERS.contains(&key.as_str()) {
-                return Err(Error::invalid(format!("invalid filter '{key}'")));
-            }
-        }
+        crate::filters::check_keys(filters, LIST_FILTERS)?;
         let created_of =
             |id: &Digest| -> i64 { self.image_config(id).map(|c| created_unix(&c)).unwrap_or(0) };
         let bound = |key: &str| -> Result<Option<i64>> {
@@ -52,20 +47,7 @@ impl Images {
             None => None,
             Some(v) => Some(crate::timefmt::until_cutoff(v, crate::timefmt::now_unix())?),
         };
-        let dangling = match filters
-            .get("dangling")
-            .and_then(|v| v.first())
-            .map(String::as_str)
-        {
-            None => None,
-            Some("true") | Some("1") => Some(true),
-            Some("false") | Some("0") => Some(false),
-            Some(other) => {
-                return Err(Error::invalid(format!(
-                    "Invalid filter 'dangling=[{other}]'"
-                )))
-            }
-        };
+        let dangling = crate::filters::bool_filter(filters, "dangling")?;
         let mut out = Vec::new();
         for rec in self.store.images() {
             let config = match self.image_config(&rec.id) {
@@ -88,7 +70,9 @@ impl Images {
             }
             let labels = labels_of(&config);
             if let Some(wanted) = filters.get("label") {
-                if !wanted.iter().all(|w| label_matches(&labels, w)) {
+                if !wanted.iter().all(|w| {
+                    crate::filters::label_matches(|k| labels.get(k).map(String::as_str), w)
+                }) {
                     continue;
                 }
             }
@@ -226,13 +210,6 @@ fn labels_of(config: &Value) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-fn label_matches(labels: &HashMap<String, String>, wanted: &str) -> bool {
-    match wanted.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-        None => labels.contains_key(wanted),
-    }
-}
-
 /// dockerd matches `reference=` patterns against the familiar name, with and
 /// without the tag, using path globbing.
 pub fn reference_matches(pattern: &str, familiar_tag: &str) -> bool {
@@ -276,14 +253,5 @@ mod tests {
         assert!(!reference_matches("box", "busybox:latest"));
         assert!(!reference_matches("*", "library/busybox:latest"));
         assert!(reference_matches("*/*", "berth-test/httpd:1.0"));
-    }
-
-    #[test]
-    fn labels_match_by_key_or_pair() {
-        let l: HashMap<_, _> = [("a".to_string(), "1".to_string())].into();
-        assert!(label_matches(&l, "a"));
-        assert!(label_matches(&l, "a=1"));
-        assert!(!label_matches(&l, "a=2"));
-        assert!(!label_matches(&l, "b"));
     }
 }

@@ -143,11 +143,7 @@ impl Images {
     /// Removes dangling images, or with `dangling=false` (`-a`) every image no
     /// container uses.
     pub fn prune(&self, filters: &super::query::Filters) -> Result<Pruned> {
-        for key in filters.keys() {
-            if !["dangling", "label", "until"].contains(&key.as_str()) {
-                return Err(Error::invalid(format!("invalid filter '{key}'")));
-            }
-        }
+        crate::filters::check_keys(filters, &["dangling", "label", "until"])?;
         let only_dangling = !filters
             .get("dangling")
             .and_then(|v| v.first())

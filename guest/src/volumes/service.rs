@@ -67,23 +67,8 @@ impl Volumes {
     }
 
     pub fn list(&self, filters: &Filters) -> Result<Vec<Value>> {
-        for k in filters.keys() {
-            if !LIST_FILTERS.contains(&k.as_str()) {
-                return Err(Error::invalid(format!("invalid filter '{k}'")));
-            }
-        }
-        let dangling = match filters
-            .get("dangling")
-            .and_then(|v| v.first())
-            .map(String::as_str)
-        {
-            None => None,
-            Some("true") | Some("1") => Some(true),
-            Some("false") | Some("0") => Some(false),
-            Some(other) => {
-                return Err(Error::invalid(format!("invalid filter 'dangling={other}'")))
-            }
-        };
+        crate::filters::check_keys(filters, LIST_FILTERS)?;
+        let dangling = crate::filters::bool_filter(filters, "dangling")?;
         let any = |key: &str, pred: &dyn Fn(&str) -> bool| {
             filters
                 .get(key)
@@ -151,11 +136,7 @@ impl Volumes {
 
     /// Removes unused volumes: anonymous ones only, unless `all=true` (API 1.42+).
     pub fn prune(&self, filters: &Filters) -> Result<(Vec<String>, u64)> {
-        for k in filters.keys() {
-            if !["label", "all"].contains(&k.as_str()) {
-                return Err(Error::invalid(format!("invalid filter '{k}'")));
-            }
-        }
+        crate::filters::check_keys(filters, &["label", "all"])?;
         let all = filters
             .get("all")
             .and_then(|v| v.first())
@@ -181,8 +162,5 @@ impl Volumes {
 }
 
 fn label_matches(v: &Volume, wanted: &str) -> bool {
-    match wanted.split_once('=') {
-        Some((k, val)) => v.labels.get(k).is_some_and(|x| x == val),
-        None => v.labels.contains_key(wanted),
-    }
+    crate::filters::label_matches(|k| v.labels.get(k).map(String::as_str), wanted)
 }

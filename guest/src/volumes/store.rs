@@ -32,8 +32,7 @@ pub struct VolumeStore {
     volumes: Mutex<HashMap<String, Volume>>,
 }
 
-/// Filters as the API sends them: name → accepted values.
-pub type Filters = BTreeMap<String, Vec<String>>;
+pub use crate::filters::Filters;
 
 impl VolumeStore {
     pub fn open(data_root: &Path) -> std::io::Result<VolumeStore> {
