@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What building berthd needs beyond the Rust toolchain. Idempotent and quiet when done.
 set -euo pipefail
-APT_PKGS=(gcc pkg-config git)
+APT_PKGS=(gcc pkg-config git libseccomp-dev)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")

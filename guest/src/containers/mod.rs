@@ -7,6 +7,9 @@ pub mod names;
 pub mod query;
 pub mod record;
 pub mod remove;
+// The linked-in OCI runtime (youki's libcontainer); the shim will call it.
+#[allow(dead_code)]
+pub mod runtime;
 // Used by container start, which comes with the runtime and shim.
 #[allow(dead_code)]
 pub mod seccomp;
