@@ -90,8 +90,19 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
         .with_context(|| format!("cannot open the image store in {}", data_root.display()))?;
     let volumes = Volumes::open(&data_root, events.clone())
         .with_context(|| format!("cannot open the volume store in {}", data_root.display()))?;
-    let containers = Containers::open(&data_root, images.clone(), volumes.clone(), events.clone())
-        .with_context(|| format!("cannot open the container store in {}", data_root.display()))?;
+    let (exec_root, cgroup_parent) = {
+        let c = config.get();
+        (c.exec_root.clone(), c.cgroup_parent.clone())
+    };
+    let containers = Containers::open(
+        &data_root,
+        images.clone(),
+        volumes.clone(),
+        events.clone(),
+        &exec_root,
+        cgroup_parent.as_deref(),
+    )
+    .with_context(|| format!("cannot open the container store in {}", data_root.display()))?;
     let image_usage: Arc<dyn ImageUsage> = containers.clone();
     images.set_usage(Arc::downgrade(&image_usage));
     let volume_usage: Arc<dyn VolumeUsage> = containers.clone();

@@ -2,6 +2,9 @@
 //! and the pieces the runtime will use (OCI spec, seccomp).
 
 pub mod backend;
+// Used by container start, which comes with the shim.
+#[allow(dead_code)]
+pub mod bundle;
 pub mod create;
 pub mod names;
 pub mod query;

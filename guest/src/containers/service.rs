@@ -13,6 +13,11 @@ pub struct Containers {
     pub(super) store: ContainerStore,
     pub(super) images: Arc<Images>,
     pub(super) volumes: Arc<Volumes>,
+    /// Bundles and runtime state live here (`exec-root`), not in the data root.
+    pub(super) exec_root: std::path::PathBuf,
+    /// dockerd's `cgroup-parent`: where containers' cgroups go unless a
+    /// container names its own.
+    pub(super) cgroup_parent: String,
 }
 
 impl Containers {
@@ -21,8 +26,15 @@ impl Containers {
         images: Arc<Images>,
         volumes: Arc<Volumes>,
         events: Arc<crate::events::Events>,
+        exec_root: &Path,
+        cgroup_parent: Option<&str>,
     ) -> std::io::Result<Arc<Containers>> {
         Ok(Arc::new(Containers {
+            exec_root: exec_root.to_path_buf(),
+            cgroup_parent: cgroup_parent
+                .filter(|p| !p.is_empty())
+                .unwrap_or("/berth")
+                .to_string(),
             events,
             store: ContainerStore::open(data_root)?,
             images,

@@ -35,7 +35,7 @@
 mod wait;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;

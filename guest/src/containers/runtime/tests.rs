@@ -18,12 +18,12 @@ use crate::containers::spec::{self, EtcFiles, SpecInput};
 
 /// One container at a time: the timings stay meaningful, and the tests do
 /// not clone while another test thread is inside libcontainer.
-static SERIAL: Mutex<()> = Mutex::new(());
+pub(crate) static SERIAL: Mutex<()> = Mutex::new(());
 
 const CGROUP_PARENT: &str = "berth-test";
 const SIGKILL: i32 = nix::sys::signal::Signal::SIGKILL as i32;
 
-fn skip_reason() -> Option<&'static str> {
+pub(crate) fn skip_reason() -> Option<&'static str> {
     if !nix::unistd::geteuid().is_root() {
         return Some("needs root");
     }

@@ -1,0 +1,401 @@
+//! A container's bundle, ready for the runtime: its root filesystem mounted
+//! (overlayfs on the image's layers), its /etc/hostname, hosts and resolv.conf,
+//! and `config.json` built from its configuration with the seccomp profile
+//! its capabilities call for.
+
+use std::path::{Path, PathBuf};
+
+use bollard_stubs::models::ContainerCreateBody;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use oci_spec::runtime::{LinuxSeccomp, Spec};
+use serde_json::Value;
+
+use super::record::Container;
+use super::runtime;
+use super::seccomp::{kernel_version, Profile};
+use super::service::Containers;
+use super::spec::{self, EtcFiles, SpecInput};
+use crate::errdefs::{Error, Result};
+use crate::fsutil::{atomic_write, ensure_dir};
+
+pub struct Bundle {
+    /// Holds `config.json`; the runtime's bundle path.
+    pub dir: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl Containers {
+    fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.exec_root.join("containers").join(id)
+    }
+
+    fn merged_dir(&self, c: &Container) -> PathBuf {
+        self.images.overlay_root().join(&c.mount_id).join("merged")
+    }
+
+    /// Mounts the root filesystem and writes the bundle. Safe to call again.
+    pub fn prepare(&self, c: &Container) -> Result<Bundle> {
+        let rootfs = self.mount_rootfs(c)?;
+        let files = self.store.dir(&c.id);
+        let hostname = c.config["Hostname"]
+            .as_str()
+            .unwrap_or(&c.id[..12])
+            .to_string();
+        write_etc_files(&files, &hostname)?;
+
+        let body = create_body(c)?;
+        let image_config = self.images.image_config(
+            &crate::images::digest::Digest::parse(&c.image)
+                .map_err(|e| Error::system(e.to_string()))?,
+        )?;
+        let (resolv, hosts, hostname_file) = (
+            files.join("resolv.conf"),
+            files.join("hosts"),
+            files.join("hostname"),
+        );
+        let input = SpecInput {
+            id: &c.id,
+            config: &body,
+            image_config: &image_config["config"],
+            rootfs: &rootfs,
+            hostname: &hostname,
+            etc_files: EtcFiles {
+                resolv_conf: Some(&resolv),
+                hosts: Some(&hosts),
+                hostname: Some(&hostname_file),
+            },
+            cgroups_path: format!(
+                "/{}/{}",
+                c.host_config["CgroupParent"]
+                    .as_str()
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or(&self.cgroup_parent)
+                    .trim_matches('/'),
+                c.id
+            ),
+            netns: None,
+            seccomp: None,
+            default_ulimits: &[],
+            cgroup_v2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
+            bounding_set: spec::host_bounding_set,
+        };
+        let mut spec = spec::build(&input)?;
+        let seccomp = seccomp_for(&spec, &c.host_config)?;
+        if let Some(linux) = spec.linux_mut().as_mut() {
+            linux.set_seccomp(seccomp);
+        }
+        let dir = self.bundle_dir(&c.id);
+        ensure_dir(&dir, 0o700)?;
+        runtime::write_config(&dir, &spec)?;
+        Ok(Bundle { dir, rootfs })
+    }
+
+    /// Unmounts the root filesystem and removes the bundle. Safe to call again.
+    pub fn unprepare(&self, c: &Container) -> Result<()> {
+        let merged = self.merged_dir(c);
+        if is_mounted(&merged) {
+            umount2(&merged, MntFlags::MNT_DETACH)
+                .map_err(|e| Error::system(format!("cannot unmount {}: {e}", merged.display())))?;
+        }
+        let dir = self.bundle_dir(&c.id);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        Ok(())
+    }
+
+    fn mount_rootfs(&self, c: &Container) -> Result<PathBuf> {
+        let merged = self.merged_dir(c);
+        if is_mounted(&merged) {
+            return Ok(merged);
+        }
+        ensure_dir(&merged, 0o755)?;
+        let root = self.images.overlay_root();
+        let layer = root.join(&c.mount_id);
+        let lower: Vec<String> = c
+            .lower
+            .split(':')
+            .map(|l| root.join(l).display().to_string())
+            .collect();
+        // Absolute short-link paths keep the options well under the page size
+        // for images of up to ~70 layers; dockerd chdirs to go further.
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            layer.join("diff").display(),
+            layer.join("work").display()
+        );
+        mount(
+            Some("overlay"),
+            &merged,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(options.as_str()),
+        )
+        .map_err(|e| Error::system(format!("cannot mount the root filesystem of {}: {e}", c.id)))?;
+        Ok(merged)
+    }
+}
+
+/// The Config + HostConfig a container was created with, as the spec builder takes them.
+fn create_body(c: &Container) -> Result<ContainerCreateBody> {
+    let mut v = c.config.clone();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("HostConfig".into(), c.host_config.clone());
+    }
+    serde_json::from_value(v)
+        .map_err(|e| Error::system(format!("container {} has an unreadable config: {e}", c.id)))
+}
+
+/// Docker's rules: no filter for privileged containers or `seccomp=unconfined`,
+/// a custom profile from `seccomp=<json>`, else the default profile, for the
+/// capabilities the spec gives the container.
+fn seccomp_for(spec: &Spec, host_config: &Value) -> Result<Option<LinuxSeccomp>> {
+    if host_config["Privileged"].as_bool().unwrap_or(false) {
+        return Ok(None);
+    }
+    let custom = host_config["SecurityOpt"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .find_map(|o| {
+            o.strip_prefix("seccomp=")
+                .or_else(|| o.strip_prefix("seccomp:"))
+        });
+    let parsed;
+    let profile = match custom {
+        Some("unconfined") => return Ok(None),
+        Some(json) => {
+            parsed = Profile::parse(json)?;
+            if parsed.is_unconfined() {
+                return Ok(None);
+            }
+            &parsed
+        }
+        None => Profile::default_profile(),
+    };
+    let caps: Vec<String> = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().as_ref())
+        .and_then(|c| c.bounding().as_ref())
+        .map(|set| {
+            set.iter()
+                .filter_map(|c| serde_json::to_value(c).ok()?.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    profile
+        .to_oci(&caps, std::env::consts::ARCH, kernel_version())
+        .map(Some)
+}
+
+fn write_etc_files(dir: &Path, hostname: &str) -> Result<()> {
+    atomic_write(
+        &dir.join("hostname"),
+        format!("{hostname}\n").as_bytes(),
+        0o644,
+    )?;
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
+    );
+    atomic_write(&dir.join("hosts"), hosts.as_bytes(), 0o644)?;
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    atomic_write(
+        &dir.join("resolv.conf"),
+        resolv_conf(&host).as_bytes(),
+        0o644,
+    )?;
+    Ok(())
+}
+
+/// The host's resolv.conf without loopback nameservers (unreachable from a
+/// container's own network namespace), falling back to public resolvers as
+/// dockerd does when none remain.
+pub fn resolv_conf(host: &str) -> String {
+    let mut out = String::new();
+    let mut servers = 0;
+    for line in host.lines() {
+        let t = line.trim();
+        if let Some(ip) = t.strip_prefix("nameserver") {
+            let ip = ip.trim();
+            if ip.starts_with("127.") || ip == "::1" {
+                continue;
+            }
+            servers += 1;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if servers == 0 {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}
+
+fn is_mounted(path: &Path) -> bool {
+    let want = path.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|m| {
+            m.lines()
+                .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_nameservers_are_dropped() {
+        assert_eq!(
+            resolv_conf("nameserver 127.0.0.53\nsearch lan\n"),
+            "search lan\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
+        assert_eq!(
+            resolv_conf("nameserver 10.0.0.1\n"),
+            "nameserver 10.0.0.1\n"
+        );
+    }
+}
+
+/// A container created through the real stores, prepared here and run by the
+/// runtime: the whole path `docker run` will take, minus the shim.
+#[cfg(test)]
+mod run_tests {
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::containers::runtime::tests::{skip_reason, SERIAL};
+    use crate::containers::runtime::{create_and_start, delete, wait, Exit, Stdio};
+    use crate::images::import::ImportRequest;
+    use crate::images::service::Images;
+    use crate::volumes::service::Volumes;
+
+    fn busybox_tar() -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_path_with_name("/bin/busybox", "bin/busybox")
+            .unwrap();
+        for applet in ["sh", "cat", "echo", "id", "hostname"] {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_mode(0o777);
+            b.append_link(&mut h, format!("bin/{applet}"), "busybox")
+                .unwrap();
+        }
+        let passwd = b"root:x:0:0:root:/root:/bin/sh\n";
+        let mut h = tar::Header::new_gnu();
+        h.set_size(passwd.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "etc/passwd", &passwd[..]).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    fn pipe() -> (OwnedFd, OwnedFd) {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap()
+    }
+
+    #[test]
+    fn a_created_container_runs_from_its_prepared_bundle() {
+        if let Some(why) = skip_reason() {
+            eprintln!("skipped: {why}");
+            return;
+        }
+        let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let root =
+            std::env::temp_dir().join(format!("berth-bundle-{}", uuid::Uuid::new_v4().simple()));
+        let (data, exec) = (root.join("data"), root.join("exec"));
+        std::fs::create_dir_all(&exec).unwrap();
+        let events = Arc::new(crate::events::Events::default());
+        let config = Arc::new(crate::config::Shared::new(Default::default()));
+        let images = Images::open(&data, config, events.clone()).unwrap();
+        let volumes = Volumes::open(&data, events.clone()).unwrap();
+        let parent = format!(
+            "berth-test-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let containers =
+            Containers::open(&data, images.clone(), volumes, events, &exec, Some(&parent)).unwrap();
+        let req = ImportRequest {
+            repo: Some("bb".into()),
+            tag: Some("1".into()),
+            changes: vec![r#"CMD ["sh"]"#.into()],
+            message: None,
+            platform: None,
+        };
+        images.import(&busybox_tar()[..], &req).unwrap();
+
+        let body: ContainerCreateBody = serde_json::from_value(serde_json::json!({
+            "Image": "bb:1",
+            "Cmd": ["sh", "-c", "echo hello from $(hostname); cat /etc/hostname; id -u; echo oops >&2; echo x > /written; exit 4"],
+            "Env": ["GREETING=hi"],
+        }))
+        .unwrap();
+        let (id, _) = containers.create(Some("runner"), &body).unwrap();
+        let c = containers.store.get(&id).unwrap();
+        let bundle = containers.prepare(&c).unwrap();
+        assert!(
+            bundle.rootfs.join("bin/busybox").exists(),
+            "the overlay shows the image"
+        );
+
+        let (out_r, out_w) = pipe();
+        let (err_r, err_w) = pipe();
+        let state = exec.join("runtime");
+        std::fs::create_dir_all(&state).unwrap();
+        let pid = create_and_start(
+            &id,
+            &bundle.dir,
+            &state,
+            Stdio {
+                stdin: None,
+                stdout: out_w,
+                stderr: err_w,
+            },
+        )
+        .unwrap();
+        let exit = wait(pid).unwrap();
+        delete(&id, &state, true).unwrap();
+        let read = |fd: OwnedFd| {
+            let mut s = String::new();
+            std::fs::File::from(fd).read_to_string(&mut s).unwrap();
+            s
+        };
+        let (out, err) = (read(out_r), read(err_r));
+        assert_eq!(exit, Exit::Code(4), "stdout: {out} stderr: {err}");
+        let short = &id[..12];
+        assert_eq!(out, format!("hello from {short}\n{short}\n0\n"));
+        assert_eq!(err, "oops\n");
+
+        // The write landed in the container's own layer, not the image's.
+        let upper = images.overlay_root().join(&c.mount_id).join("diff");
+        assert_eq!(
+            std::fs::read_to_string(upper.join("written")).unwrap(),
+            "x\n"
+        );
+
+        containers.unprepare(&c).unwrap();
+        assert!(!is_mounted(&bundle.rootfs));
+        containers.unprepare(&c).unwrap(); // again: nothing to do
+        containers.remove(&id, false, true).unwrap();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mounts.contains(root.to_str().unwrap()),
+            "a mount was left behind"
+        );
+        // The runtime removed the container's cgroups; the parent is this test's to remove.
+        for ctrl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let dir = ctrl.path().join(&parent);
+            if dir.exists() {
+                assert!(!dir.join(&id).exists(), "cgroup left in {}", dir.display());
+                std::fs::remove_dir(&dir).unwrap();
+            }
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
