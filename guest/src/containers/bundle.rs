@@ -175,17 +175,7 @@ fn seccomp_for(spec: &Spec, host_config: &Value) -> Result<Option<LinuxSeccomp>>
         }
         None => Profile::default_profile(),
     };
-    let caps: Vec<String> = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.capabilities().as_ref())
-        .and_then(|c| c.bounding().as_ref())
-        .map(|set| {
-            set.iter()
-                .filter_map(|c| serde_json::to_value(c).ok()?.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let caps = spec::bounding_caps(spec);
     profile
         .to_oci(&caps, std::env::consts::ARCH, kernel_version())
         .map(Some)

@@ -138,23 +138,7 @@ fn make_bundle_with(
 
     // The seccomp profile depends on the container's capabilities (moby:
     // the bounding set), which the spec has just decided.
-    let caps: Vec<String> = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.capabilities().as_ref())
-        .and_then(|c| c.bounding().as_ref())
-        .map(|set| {
-            set.iter()
-                .map(|c| {
-                    serde_json::to_value(c)
-                        .unwrap()
-                        .as_str()
-                        .unwrap()
-                        .to_string()
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let caps = spec::bounding_caps(&spec);
     assert!(caps.iter().any(|c| c == "CAP_CHOWN"), "{caps:?}");
     let seccomp = Profile::default_profile()
         .to_oci(&caps, std::env::consts::ARCH, kernel_version())

@@ -62,6 +62,21 @@ pub struct SpecInput<'a> {
     pub bounding_set: fn() -> std::io::Result<u64>,
 }
 
+/// The names (`CAP_CHOWN`, …) in the spec's bounding set: the capabilities
+/// the seccomp profile is chosen for.
+pub fn bounding_caps(spec: &Spec) -> Vec<String> {
+    spec.process()
+        .as_ref()
+        .and_then(|p| p.capabilities().as_ref())
+        .and_then(|c| c.bounding().as_ref())
+        .map(|set| {
+            set.iter()
+                .filter_map(|c| serde_json::to_value(c).ok()?.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The host's capability bounding set, the production value of
 /// [`SpecInput::bounding_set`].
 pub fn host_bounding_set() -> std::io::Result<u64> {

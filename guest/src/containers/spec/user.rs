@@ -132,14 +132,18 @@ fn in_range(id: i64) -> Result<u32> {
     }
 }
 
-fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
+/// The fields of each record of a passwd/group style file, skipping blank
+/// lines and comments.
+fn records(text: &str) -> impl Iterator<Item = Vec<&str>> {
     text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                return None;
-            }
-            let f: Vec<&str> = line.split(':').collect();
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split(':').collect())
+}
+
+fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
+    records(text)
+        .filter_map(|f| {
             Some(PasswdEntry {
                 name: f.first()?.to_string(),
                 uid: f.get(2)?.parse().ok()?,
@@ -151,13 +155,8 @@ fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
 }
 
 fn parse_group(text: &str) -> Vec<GroupEntry> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                return None;
-            }
-            let f: Vec<&str> = line.split(':').collect();
+    records(text)
+        .filter_map(|f| {
             Some(GroupEntry {
                 name: f.first()?.to_string(),
                 gid: f.get(2)?.parse().ok()?,
