@@ -163,3 +163,47 @@ def test_container_prune_removes_stopped_containers(make_berthd):
     assert ps(d, "-a") == []
     bad = d.docker("container", "prune", "-f", "--filter", "nope=1", check=False)
     assert "invalid filter 'nope'" in bad.stderr
+
+
+def test_diff_and_commit_carry_a_containers_changes(make_berthd, tmp_path):
+    import os
+    import tarfile
+    d = make_berthd()
+    d.docker("pull", "busybox")
+    cid = d.docker("create", "--name", "work", "busybox").stdout.strip()
+    upper = Path(inspect(d, "work")["GraphDriver"]["Data"]["UpperDir"])
+    # What a process in the container would have done (the runtime is not wired yet):
+    (upper / "hello").write_text("hi\n")
+    (upper / "etc").mkdir()
+    (upper / "etc" / "motd").write_text("welcome\n")
+    (upper / "bin").mkdir()
+    os.mknod(upper / "bin" / "vi", 0o600 | 0o020000, os.makedev(0, 0))  # overlay whiteout: deleted
+    out = d.docker("diff", "work").stdout.splitlines()
+    assert out == ["C /bin", "D /bin/vi", "C /etc", "A /etc/motd", "A /hello"], out
+
+    new_id = d.docker("commit", "-a", "berth tests", "-m", "snapshot", "-c", 'CMD ["cat", "/hello"]',
+                      "work", "committed/img:1").stdout.strip()
+    i = inspect(d, "committed/img:1")
+    assert i["Id"] == new_id
+    assert i["Config"]["Cmd"] == ["cat", "/hello"] and i["Author"] == "berth tests"
+    base = inspect(d, "busybox")
+    assert i["RootFS"]["Layers"][:-1] == base["RootFS"]["Layers"]
+    history = json.loads(d.api("GET", "/images/committed/img:1/history")[2])
+    assert history[0]["Comment"] == "snapshot" and history[0]["CreatedBy"] == "sh"
+
+    archive = tmp_path / "c.tar"
+    d.docker("save", "-o", str(archive), "committed/img:1")
+    with tarfile.open(archive) as t:
+        manifest = json.load(t.extractfile("manifest.json"))
+        top = tarfile.open(fileobj=t.extractfile(manifest[0]["Layers"][-1]))
+        names = top.getnames()
+        assert "hello" in names and "etc/motd" in names and "bin/.wh.vi" in names
+        assert top.extractfile("hello").read() == b"hi\n"
+    # A container of the new image sees the change and not the deleted file.
+    d.docker("create", "--name", "child", "committed/img:1")
+    child = inspect(d, "child")
+    lowers = [Path(p) for p in child["GraphDriver"]["Data"]["LowerDir"].split(":")]
+    assert (lowers[0] / "hello").read_text() == "hi\n"
+    assert os.stat(lowers[0] / "bin" / "vi").st_rdev == 0  # the whiteout, as overlayfs wants it
+    assert d.docker("diff", "child").stdout == ""
+    assert cid

@@ -32,6 +32,18 @@ pub trait ContainerBackend: Send + Sync + 'static {
     async fn rename(&self, id: &str, name: &str) -> Result<()>;
     /// (IDs removed, bytes reclaimed)
     async fn prune(&self, filters: Filters) -> Result<(Vec<String>, u64)>;
+    async fn diff(&self, id: &str) -> Result<Value>;
+    /// Returns the new image's ID.
+    async fn commit(&self, id: &str, params: CommitParams) -> Result<String>;
+}
+
+#[derive(Debug, Default)]
+pub struct CommitParams {
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub comment: Option<String>,
+    pub author: Option<String>,
+    pub changes: Vec<String>,
 }
 
 pub fn routes() -> Router<ApiState> {
@@ -42,6 +54,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/containers/{id}/json", get(inspect))
         .route("/containers/{id}", delete(remove))
         .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/changes", get(diff))
+        .route("/commit", post(commit))
         .route("/containers/{id}/start", post(not_yet))
         .route("/containers/{id}/attach", post(not_yet))
         .route("/containers/{id}/wait", post(not_yet))
@@ -129,6 +143,44 @@ async fn prune(
     Ok(Json(
         json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed}),
     ))
+}
+
+async fn diff(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> std::result::Result<Json<Value>, ApiError> {
+    Ok(Json(s.containers.diff(&id).await?))
+}
+
+/// `POST /commit?container=…&repo=…&tag=…&comment=…&author=…&changes=…`.
+async fn commit(
+    State(s): State<ApiState>,
+    uri: axum::http::Uri,
+) -> std::result::Result<Response, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("invalid query parameters: {e}")))?;
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(x, _)| x == k)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    let container = get("container")
+        .ok_or_else(|| ApiError::bad_request("no container given: pass container=NAME"))?;
+    let params = CommitParams {
+        repo: get("repo"),
+        tag: get("tag"),
+        comment: get("comment"),
+        author: get("author"),
+        changes: pairs
+            .iter()
+            .filter(|(k, _)| k == "changes")
+            .map(|(_, v)| v.clone())
+            .collect(),
+    };
+    let id = s.containers.commit(&container, params).await?;
+    Ok((StatusCode::CREATED, Json(json!({"Id": id}))).into_response())
 }
 
 async fn not_yet() -> ApiError {

@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use bollard_stubs::models::ContainerCreateBody;
 use serde_json::Value;
 
+use super::commit::CommitRequest;
 use super::service::Containers;
-use crate::api::containers::{ContainerBackend, Filters};
+use crate::api::containers::{CommitParams, ContainerBackend, Filters};
 use crate::errdefs::Result;
 use crate::task::blocking;
 
@@ -42,6 +43,23 @@ impl ContainerBackend for ContainerService {
     async fn prune(&self, filters: Filters) -> Result<(Vec<String>, u64)> {
         let me = self.0.clone();
         blocking(move || me.prune(&filters)).await
+    }
+
+    async fn diff(&self, id: &str) -> Result<Value> {
+        let (me, id) = (self.0.clone(), id.to_string());
+        blocking(move || me.diff(&id)).await
+    }
+
+    async fn commit(&self, id: &str, p: CommitParams) -> Result<String> {
+        let (me, id) = (self.0.clone(), id.to_string());
+        let req = CommitRequest {
+            repo: p.repo,
+            tag: p.tag,
+            comment: p.comment,
+            author: p.author,
+            changes: p.changes,
+        };
+        blocking(move || me.commit(&id, req)).await
     }
 
     async fn rename(&self, id: &str, name: &str) -> Result<()> {

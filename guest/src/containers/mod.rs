@@ -5,6 +5,8 @@ pub mod backend;
 // Used by container start, which comes with the shim.
 #[allow(dead_code)]
 pub mod bundle;
+pub mod changes;
+pub mod commit;
 pub mod create;
 pub mod names;
 pub mod query;

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod backend;
 pub mod changes;
+pub mod commit;
 pub mod compression;
 pub mod digest;
 pub mod import;

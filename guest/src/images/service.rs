@@ -108,6 +108,11 @@ impl Images {
             .unwrap_or_default()
     }
 
+    /// A fresh path in the store's tmp/ (wiped at start) for work in progress.
+    pub fn temp_path(&self, what: &str) -> std::path::PathBuf {
+        self.store.temp_path(what)
+    }
+
     pub fn overlay_root(&self) -> std::path::PathBuf {
         self.store.overlay_root()
     }
