@@ -30,6 +30,13 @@ pub(crate) fn skip_reason() -> Option<&'static str> {
     if !Path::new("/bin/busybox").exists() {
         return Some("needs /bin/busybox (Debian busybox-static, scripts/deps.sh)");
     }
+    // A parallel harness can deadlock libcontainer's clone3 child on a malloc
+    // lock held by another test thread: fail loudly rather than hang.
+    assert_eq!(
+        std::env::var("RUST_TEST_THREADS").as_deref(),
+        Ok("1"),
+        "container runtime tests must run single-threaded: use `cargo test` in this workspace (.cargo/config.toml sets RUST_TEST_THREADS=1)"
+    );
     None
 }
 
