@@ -1,8 +1,6 @@
 //! Container routes. Starting containers needs the runtime and shim, which
 //! are not in Berth yet: those routes answer 501 with an explanation.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,8 +10,9 @@ use axum::{Json, Router};
 use bollard_stubs::models::ContainerCreateBody;
 use serde_json::{json, Value};
 
-use super::extract::{Json as Body, Query};
-use super::{params, ApiError, ApiState};
+use super::extract::{Json as Body, Params, Query};
+use super::params::{self, q, Q};
+use super::{ApiError, ApiState};
 use crate::errdefs::Result;
 
 pub use crate::filters::Filters;
@@ -59,12 +58,6 @@ pub fn routes() -> Router<ApiState> {
         .route("/containers/{id}/start", post(not_yet))
         .route("/containers/{id}/attach", post(not_yet))
         .route("/containers/{id}/wait", post(not_yet))
-}
-
-type Q = Query<HashMap<String, String>>;
-
-fn q<'a>(q: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
-    q.get(k).map(String::as_str)
 }
 
 async fn create(
@@ -153,31 +146,16 @@ async fn diff(
 }
 
 /// `POST /commit?container=…&repo=…&tag=…&comment=…&author=…&changes=…`.
-async fn commit(
-    State(s): State<ApiState>,
-    uri: axum::http::Uri,
-) -> std::result::Result<Response, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(format!("invalid query parameters: {e}")))?;
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(x, _)| x == k)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-    };
-    let container = get("container")
+async fn commit(State(s): State<ApiState>, p: Params) -> std::result::Result<Response, ApiError> {
+    let container = p
+        .get("container")
         .ok_or_else(|| ApiError::bad_request("no container given: pass container=NAME"))?;
     let params = CommitParams {
-        repo: get("repo"),
-        tag: get("tag"),
-        comment: get("comment"),
-        author: get("author"),
-        changes: pairs
-            .iter()
-            .filter(|(k, _)| k == "changes")
-            .map(|(_, v)| v.clone())
-            .collect(),
+        repo: p.get("repo"),
+        tag: p.get("tag"),
+        comment: p.get("comment"),
+        author: p.get("author"),
+        changes: p.all("changes"),
     };
     let id = s.containers.commit(&container, params).await?;
     Ok((StatusCode::CREATED, Json(json!({"Id": id}))).into_response())

@@ -26,6 +26,38 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// Query parameters that may repeat (`names=a&names=b`, `changes=…`), in order.
+pub struct Params(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, ApiError> {
+        Query::from_request_parts(parts, s)
+            .await
+            .map(|Query(v)| Params(v))
+    }
+}
+
+impl Params {
+    /// The first non-empty value of `key`.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, v)| k == key && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Every value of `key`.
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
 /// A JSON body, as moby's `httputils.ReadJSON` reads it: the content type must
 /// be JSON when a body is present, and decode errors are "invalid JSON: ...".
 pub struct Json<T>(pub T);

@@ -1,7 +1,5 @@
 //! Image routes: `/images/...`, `/images/create` (pull), `/images/search`.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -15,8 +13,9 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::extract::Query;
-use super::{params, ApiError, ApiState};
+use super::extract::{Params, Query};
+use super::params::{self, q, Q};
+use super::{ApiError, ApiState};
 use crate::errdefs::Result;
 use crate::images::progress::{Message, Sink};
 
@@ -79,12 +78,6 @@ pub fn routes() -> Router<ApiState> {
         .route("/images/{*rest}", any(by_name))
 }
 
-type Q = Query<HashMap<String, String>>;
-
-fn q<'a>(q: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
-    q.get(k).map(String::as_str)
-}
-
 async fn list(
     State(s): State<ApiState>,
     Query(query): Q,
@@ -106,11 +99,11 @@ async fn create(
     State(s): State<ApiState>,
     Query(query): Q,
     headers: HeaderMap,
-    uri: axum::http::Uri,
+    params: Params,
     body: Body,
 ) -> std::result::Result<Response, ApiError> {
     if let Some(src) = q(&query, "fromSrc") {
-        return import(&s, src, &uri, body).await;
+        return import(&s, src, &params, body).await;
     }
     let image = q(&query, "fromImage")
         .filter(|i| !i.is_empty())
@@ -255,15 +248,9 @@ async fn login(
 /// `GET /images/get?names=a&names=b`: several images in one archive.
 async fn save_many(
     State(s): State<ApiState>,
-    uri: axum::http::Uri,
+    p: Params,
 ) -> std::result::Result<Response, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(format!("invalid query parameters: {e}")))?;
-    let names: Vec<String> = pairs
-        .into_iter()
-        .filter(|(k, _)| k == "names")
-        .map(|(_, v)| v)
-        .collect();
+    let names = p.all("names");
     if names.is_empty() {
         return Err(ApiError::bad_request("no images named: pass names=IMAGE"));
     }
@@ -306,7 +293,7 @@ async fn load(State(s): State<ApiState>, body: Body) -> std::result::Result<Resp
 async fn import(
     s: &ApiState,
     src: &str,
-    uri: &axum::http::Uri,
+    p: &Params,
     body: Body,
 ) -> std::result::Result<Response, ApiError> {
     if src != "-" {
@@ -315,25 +302,12 @@ async fn import(
             format!("importing from a URL ({src}) is not supported by Berth: download it and pipe it to `docker import -`"),
         ));
     }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or(""))
-        .map_err(|e| ApiError::bad_request(format!("invalid query parameters: {e}")))?;
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(x, _)| x == k)
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-    };
     let params = ImportParams {
-        repo: get("repo"),
-        tag: get("tag"),
-        changes: pairs
-            .iter()
-            .filter(|(k, _)| k == "changes")
-            .map(|(_, v)| v.clone())
-            .collect(),
-        message: get("message"),
-        platform: get("platform"),
+        repo: p.get("repo"),
+        tag: p.get("tag"),
+        changes: p.all("changes"),
+        message: p.get("message"),
+        platform: p.get("platform"),
     };
     let stream = body
         .into_data_stream()

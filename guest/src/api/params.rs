@@ -1,10 +1,18 @@
 //! Query-string conventions of the Engine API.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
 use super::error::ApiError;
+use super::extract::Query;
+
+/// Query parameters by name (the last value of a repeated one wins).
+pub type Q = Query<HashMap<String, String>>;
+
+pub fn q<'a>(q: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
+    q.get(k).map(String::as_str)
+}
 
 /// dockerd's `BoolValue`: empty, "0", "no", "false" and "none" are false,
 /// anything else (e.g. "1", "true") is true.
