@@ -8,7 +8,7 @@ use super::changes;
 use super::service::Containers;
 use crate::errdefs::{Error, Result};
 use crate::images::commit::NewImage;
-use crate::images::digest::Digest;
+use crate::images::digest::{Digest, HashingWriter};
 use crate::images::reference::Reference;
 
 pub struct CommitRequest {
@@ -37,24 +37,25 @@ impl Containers {
     /// with the container's configuration (and `--change`s) as its config.
     pub fn commit(&self, what: &str, req: CommitRequest) -> Result<String> {
         let c = self.store.get(what)?;
-        let reference = match req.repo.as_deref().filter(|r| !r.is_empty()) {
-            None => None,
-            Some(repo) => {
-                let r = Reference::parse(repo).map_err(|e| Error::invalid(e.to_string()))?;
-                Some(match req.tag.as_deref().filter(|t| !t.is_empty()) {
-                    Some(t) => r.with_tag(t).map_err(|e| Error::invalid(e.to_string()))?,
-                    None => r.with_default_tag(),
-                })
-            }
-        };
+        let reference = req
+            .repo
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .map(|repo| Reference::tagged(repo, req.tag.as_deref()))
+            .transpose()
+            .map_err(|e| Error::invalid(e.to_string()))?;
         let mut config = c.config.as_object().cloned().unwrap_or_default();
         crate::images::changes::apply(&mut config, &req.changes)?;
         let (upper, _) = self.layer_dirs(&c);
         let tar = self.images.temp_path("commit");
         let result = (|| {
-            let mut f = std::fs::File::create(&tar)?;
-            changes::layer_tar(&upper, &mut f)?;
-            f.sync_all()?;
+            let mut w = HashingWriter {
+                inner: std::fs::File::create(&tar)?,
+                hasher: Default::default(),
+            };
+            changes::layer_tar(&upper, &mut w)?;
+            w.inner.sync_all()?;
+            let diff_id = w.hasher.finish();
             let base = Digest::parse(&c.image).map_err(|e| Error::system(e.to_string()))?;
             let created_by = std::iter::once(c.path.as_str())
                 .chain(c.args.iter().map(String::as_str))
@@ -63,6 +64,7 @@ impl Containers {
             self.images.commit(NewImage {
                 base: &base,
                 layer_tar: &tar,
+                diff_id: &diff_id,
                 config: Value::Object(config),
                 author: req.author.clone(),
                 comment: req.comment.clone(),

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::digest::{Digest, HashingReader};
+use super::digest::Digest;
 use super::reference::Reference;
 use super::service::Images;
 use super::store::Store;
@@ -15,8 +15,9 @@ use crate::errdefs::{Error, Result};
 
 pub struct NewImage<'a> {
     pub base: &'a Digest,
-    /// An uncompressed layer tar; its digest becomes the new diff ID.
+    /// An uncompressed layer tar, and its digest (the new diff ID).
     pub layer_tar: &'a Path,
+    pub diff_id: &'a Digest,
     /// The image's `config` section (Cmd, Env, …).
     pub config: Value,
     pub author: Option<String>,
@@ -26,25 +27,33 @@ pub struct NewImage<'a> {
 }
 
 impl Images {
-    pub fn commit(&self, n: NewImage<'_>) -> Result<Digest> {
-        let mut hashing = HashingReader::new(File::open(n.layer_tar)?);
-        io::copy(&mut hashing, &mut io::sink())?;
-        let (diff_id, _) = hashing.finish()?;
-        // The tar is kept as the layer's blob, as for load and import, so the
-        // image can be saved and pushed.
-        let mut w = self.store.blob_writer(&diff_id, None)?;
-        io::copy(&mut File::open(n.layer_tar)?, &mut w)?;
+    /// Stores an uncompressed layer tar whose digest is `diff_id` on top of
+    /// the layer `parent`; returns the new layer's chain ID. The tar is kept
+    /// as the layer's blob (verified against `diff_id`), so images made this
+    /// way can be saved and pushed like pulled ones.
+    pub(super) fn add_layer_tar(
+        &self,
+        tar: &Path,
+        diff_id: &Digest,
+        parent: Option<&Digest>,
+    ) -> Result<Digest> {
+        let mut w = self.store.blob_writer(diff_id, None)?;
+        io::copy(&mut File::open(tar)?, &mut w)?;
         w.commit().map_err(super::pull::store_err)?;
+        let chain = Store::chain_id(parent, diff_id);
+        if self.store.layer(&chain).is_none() {
+            super::pull::unpack_blob(&self.store, parent, diff_id, diff_id, |_| {})?;
+        }
+        Ok(chain)
+    }
 
+    pub fn commit(&self, n: NewImage<'_>) -> Result<Digest> {
+        let diff_id = n.diff_id.clone();
         let base = self
             .store
             .image(n.base)
             .ok_or_else(|| Error::not_found(format!("No such image: {}", n.base)))?;
-        let parent = base.layers.last().cloned();
-        let chain = Store::chain_id(parent.as_ref(), &diff_id);
-        if self.store.layer(&chain).is_none() {
-            super::pull::unpack_blob(&self.store, parent.as_ref(), &diff_id, &diff_id, |_| {})?;
-        }
+        let chain = self.add_layer_tar(n.layer_tar, &diff_id, base.layers.last())?;
         let mut config = self.image_config(n.base)?;
         let now = crate::timefmt::now_rfc3339();
         config["created"] = json!(now);

@@ -11,7 +11,6 @@ use super::digest::{Digest, HashingReader};
 use super::manifest::Platform;
 use super::reference::Reference;
 use super::service::Images;
-use super::store::Store;
 use crate::errdefs::{Error, Result};
 
 pub struct ImportRequest {
@@ -26,16 +25,13 @@ impl Images {
     /// Imports the (possibly compressed) tar read from `input`; returns the image ID.
     pub fn import(&self, input: impl Read, req: &ImportRequest) -> Result<Digest> {
         // Validate the name before reading a possibly large upload.
-        let target = match req.repo.as_deref().filter(|r| !r.is_empty()) {
-            None => None,
-            Some(repo) => {
-                let r = Reference::parse(repo).map_err(|e| Error::invalid(e.to_string()))?;
-                Some(match req.tag.as_deref().filter(|t| !t.is_empty()) {
-                    Some(t) => r.with_tag(t).map_err(|e| Error::invalid(e.to_string()))?,
-                    None => r.with_default_tag(),
-                })
-            }
-        };
+        let target = req
+            .repo
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .map(|repo| Reference::tagged(repo, req.tag.as_deref()))
+            .transpose()
+            .map_err(|e| Error::invalid(e.to_string()))?;
         let mut config_section = Map::new();
         changes::apply(&mut config_section, &req.changes)?;
 
@@ -48,18 +44,11 @@ impl Images {
             io::copy(&mut hashing, &mut f)?;
             f.sync_all()?;
             let (diff_id, _) = hashing.finish()?;
-            let mut w = self.store.blob_writer(&diff_id, None)?;
-            io::copy(&mut File::open(&tmp)?, &mut w)?;
-            w.commit().map_err(super::pull::store_err)?;
-            Ok::<_, Error>(diff_id)
+            let chain = self.add_layer_tar(&tmp, &diff_id, None)?;
+            Ok::<_, Error>((diff_id, chain))
         })();
         let _ = std::fs::remove_file(&tmp);
-        let diff_id = result?;
-
-        let chain = Store::chain_id(None, &diff_id);
-        if self.store.layer(&chain).is_none() {
-            super::pull::unpack_blob(&self.store, None, &diff_id, &diff_id, |_| {})?;
-        }
+        let (diff_id, chain) = result?;
         let platform = req.platform.clone().unwrap_or_else(Platform::host);
         let now = crate::timefmt::now_rfc3339();
         let mut config = json!({

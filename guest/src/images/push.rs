@@ -37,13 +37,7 @@ impl Images {
         auth: RegistryAuth,
         sink: Sink,
     ) -> Result<()> {
-        let base = Reference::parse(name).map_err(|e| Error::invalid(e.to_string()))?;
-        let reference = match tag.filter(|t| !t.is_empty()) {
-            Some(t) => base
-                .with_tag(t)
-                .map_err(|e| Error::invalid(e.to_string()))?,
-            None => base.with_default_tag(),
-        };
+        let reference = Reference::tagged(name, tag).map_err(|e| Error::invalid(e.to_string()))?;
         let tag = reference.tag().unwrap_or("latest").to_string();
         let id = self
             .store

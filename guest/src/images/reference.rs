@@ -91,6 +91,16 @@ impl Reference {
         self.digest.as_ref()
     }
 
+    /// A repository plus an optional tag, as `repo`/`tag` API parameters name
+    /// a target: an empty or absent tag means `latest`.
+    pub fn tagged(repo: &str, tag: Option<&str>) -> Result<Reference, ReferenceError> {
+        let r = Reference::parse(repo)?;
+        match tag.filter(|t| !t.is_empty()) {
+            Some(t) => r.with_tag(t),
+            None => Ok(r.with_default_tag()),
+        }
+    }
+
     /// docker's `TagNameOnly`: `latest` only when there is neither a tag nor a digest.
     pub fn with_default_tag(mut self) -> Reference {
         if self.tag.is_none() && self.digest.is_none() {

@@ -13,18 +13,12 @@ use crate::errdefs::{Error, Result};
 impl Images {
     pub fn tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
         let id = self.resolve(name)?;
-        let target = Reference::parse(repo).map_err(|e| Error::invalid(e.to_string()))?;
+        let target = Reference::tagged(repo, tag).map_err(|e| Error::invalid(e.to_string()))?;
         if target.digest().is_some() {
             return Err(Error::invalid(
                 "refusing to create a tag with a digest reference",
             ));
         }
-        let target = match tag.filter(|t| !t.is_empty()) {
-            Some(t) => target
-                .with_tag(t)
-                .map_err(|e| Error::invalid(e.to_string()))?,
-            None => target.with_default_tag(),
-        };
         self.store.set_ref(&target.to_string(), &id)?;
         self.store
             .mark_tagged(&id)
