@@ -22,7 +22,8 @@ use crate::images::{
 use crate::listeners;
 use crate::logging::LogControl;
 use crate::pidfile::PidFile;
-use crate::system::{host::HostFacts, info};
+use crate::system::host::{self, HostFacts};
+use crate::system::info;
 use crate::volumes::{
     backend::VolumeService,
     service::{VolumeUsage, Volumes},
@@ -40,8 +41,7 @@ pub struct Daemon {
 
 impl SystemBackend for Daemon {
     fn version(&self) -> SystemVersion {
-        let cfg = self.config.get();
-        info::version(&HostFacts::read(&cfg.data_root), &cfg)
+        info::version(&host::kernel(), &self.config.get())
     }
 
     fn info(&self) -> SystemInfo {

@@ -44,21 +44,36 @@ pub struct HostFacts {
 
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
+/// The running kernel: all `/version` needs, and cheap to read.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    pub release: String,
+    pub machine: String,
+}
+
+pub fn kernel() -> Kernel {
+    let uts = nix::sys::utsname::uname().ok();
+    Kernel {
+        release: uts
+            .as_ref()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        machine: uts
+            .as_ref()
+            .map(|u| u.machine().to_string_lossy().into_owned())
+            .unwrap_or_else(|| std::env::consts::ARCH.to_string()),
+    }
+}
+
 impl HostFacts {
     pub fn read(data_root: &Path) -> HostFacts {
-        let uts = nix::sys::utsname::uname().ok();
+        let Kernel { release, machine } = kernel();
         let (operating_system, os_version) = os_release();
         let cgroup_version = cgroup_version();
         let (backing_fs, supports_d_type) = backing_fs(data_root);
         HostFacts {
-            kernel_version: uts
-                .as_ref()
-                .map(|u| u.release().to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            architecture: uts
-                .as_ref()
-                .map(|u| u.machine().to_string_lossy().into_owned())
-                .unwrap_or_else(|| std::env::consts::ARCH.to_string()),
+            kernel_version: release,
+            architecture: machine,
             operating_system,
             os_version,
             ncpu: std::thread::available_parallelism()

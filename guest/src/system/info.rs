@@ -11,7 +11,7 @@ use bollard_stubs::models::{
     SystemVersion, SystemVersionComponents, SystemVersionPlatform,
 };
 
-use super::host::{CgroupVersion, HostFacts};
+use super::host::{CgroupVersion, HostFacts, Kernel};
 use crate::api::version;
 
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -27,7 +27,7 @@ pub struct Counts {
     pub images: i64,
 }
 
-pub fn version(facts: &HostFacts, config: &DaemonConfig) -> SystemVersion {
+pub fn version(kernel: &Kernel, config: &DaemonConfig) -> SystemVersion {
     let rustc = option_env!("BERTH_RUSTC_VERSION").unwrap_or("rustc");
     let mut details = HashMap::new();
     details.insert("ApiVersion".to_string(), version::MAX.to_string());
@@ -35,8 +35,8 @@ pub fn version(facts: &HostFacts, config: &DaemonConfig) -> SystemVersion {
     details.insert("GitCommit".to_string(), git_commit().to_string());
     details.insert("GoVersion".to_string(), rustc.to_string());
     details.insert("Os".to_string(), "linux".to_string());
-    details.insert("Arch".to_string(), go_arch(&facts.architecture).to_string());
-    details.insert("KernelVersion".to_string(), facts.kernel_version.clone());
+    details.insert("Arch".to_string(), go_arch(&kernel.machine).to_string());
+    details.insert("KernelVersion".to_string(), kernel.release.clone());
     details.insert("Experimental".to_string(), config.experimental.to_string());
     details.insert("BuildTime".to_string(), build_time().to_string());
     SystemVersion {
@@ -55,8 +55,8 @@ pub fn version(facts: &HostFacts, config: &DaemonConfig) -> SystemVersion {
         // The field is named for Go; the docker CLI prints it as "Go version".
         go_version: Some(rustc.into()),
         os: Some("linux".into()),
-        arch: Some(go_arch(&facts.architecture).into()),
-        kernel_version: Some(facts.kernel_version.clone()),
+        arch: Some(go_arch(&kernel.machine).into()),
+        kernel_version: Some(kernel.release.clone()),
         experimental: Some(config.experimental),
         build_time: Some(build_time().into()),
     }
@@ -431,7 +431,12 @@ mod tests {
 
     #[test]
     fn version_names_berth_and_the_api_range() {
-        let v = version(&facts(), &DaemonConfig::default());
+        let kernel = Kernel {
+            release: "6.1.0-test".into(),
+            machine: "x86_64".into(),
+        };
+        let v = version(&kernel, &DaemonConfig::default());
+        assert_eq!(v.kernel_version.as_deref(), Some("6.1.0-test"));
         assert_eq!(v.api_version.as_deref(), Some(version::MAX));
         assert_eq!(v.min_api_version.as_deref(), Some(version::MIN));
         assert_eq!(v.arch.as_deref(), Some("amd64"));
