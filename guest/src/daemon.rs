@@ -90,17 +90,12 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
         .with_context(|| format!("cannot open the image store in {}", data_root.display()))?;
     let volumes = Volumes::open(&data_root, events.clone())
         .with_context(|| format!("cannot open the volume store in {}", data_root.display()))?;
-    let (exec_root, cgroup_parent) = {
-        let c = config.get();
-        (c.exec_root.clone(), c.cgroup_parent.clone())
-    };
     let containers = Containers::open(
         &data_root,
         images.clone(),
         volumes.clone(),
         events.clone(),
-        &exec_root,
-        cgroup_parent.as_deref(),
+        config.clone(),
     )
     .with_context(|| format!("cannot open the container store in {}", data_root.display()))?;
     let image_usage: Arc<dyn ImageUsage> = containers.clone();
@@ -115,10 +110,11 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
         volumes: volumes.clone(),
         events: events.clone(),
     });
+    containers.restore().await;
     let router = api::router(ApiState {
         system: daemon.clone(),
         images: Arc::new(ImageService(images)),
-        containers: Arc::new(ContainerService(containers)),
+        containers: Arc::new(ContainerService(containers.clone())),
         volumes: Arc::new(VolumeService(volumes)),
         events: events.clone(),
     });
@@ -141,6 +137,7 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
             _ = int.recv() => { tracing::info!("Processing signal 'interrupt'"); break }
         }
     }
+    containers.shutdown(shutdown_grace).await;
     stop.cancel();
     let _ = server.await;
     tracing::info!("Daemon shutdown complete");

@@ -11,6 +11,8 @@ pub enum Kind {
     Conflict,
     Unauthorized,
     NotImplemented,
+    /// Nothing to do (starting a running container): 304.
+    NotModified,
     System,
 }
 

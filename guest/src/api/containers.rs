@@ -1,5 +1,5 @@
-//! Container routes. Starting containers needs the runtime and shim, which
-//! are not in Berth yet: those routes answer 501 with an explanation.
+//! Container routes: records (create, list, inspect, remove, rename, prune,
+//! diff, commit) here; running them in `lifecycle`.
 
 use async_trait::async_trait;
 use axum::extract::{Path, State};
@@ -10,9 +10,17 @@ use axum::{Json, Router};
 use bollard_stubs::models::ContainerCreateBody;
 use serde_json::{json, Value};
 
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use tokio::sync::mpsc;
+
 use super::extract::{Json as Body, Params, Query};
+use super::images::BodyStream;
 use super::params::{self, q, Q};
 use super::{ApiError, ApiState};
+use crate::containers::attach::{AttachOptions, Session};
+use crate::containers::exec::ExecConfig;
+use crate::containers::read_logs::LogsOptions;
 use crate::errdefs::Result;
 
 pub use crate::filters::Filters;
@@ -34,6 +42,34 @@ pub trait ContainerBackend: Send + Sync + 'static {
     async fn diff(&self, id: &str) -> Result<Value>;
     /// Returns the new image's ID.
     async fn commit(&self, id: &str, params: CommitParams) -> Result<String>;
+
+    // Running containers (routes in `lifecycle`). `NotModified` means there
+    // was nothing to do.
+    async fn start(&self, id: &str) -> Result<()>;
+    async fn stop(&self, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()>;
+    async fn restart(&self, id: &str, timeout: Option<i64>, signal: Option<String>) -> Result<()>;
+    async fn kill(&self, id: &str, signal: Option<String>) -> Result<()>;
+    /// Checks the container now; the future resolves with the exit code.
+    async fn wait(&self, id: &str, condition: &str) -> Result<BoxFuture<'static, i64>>;
+    async fn attach(&self, id: &str, opts: AttachOptions) -> Result<Session>;
+    async fn resize(&self, id: &str, height: u16, width: u16) -> Result<()>;
+    async fn pause(&self, id: &str) -> Result<()>;
+    async fn unpause(&self, id: &str) -> Result<()>;
+    /// (whether the container has a TTY, the log stream in wire format)
+    async fn logs(&self, id: &str, opts: LogsOptions) -> Result<(bool, BodyStream)>;
+    async fn top(&self, id: &str, ps_args: &str) -> Result<Value>;
+    async fn stats(
+        &self,
+        id: &str,
+        stream: bool,
+        one_shot: bool,
+    ) -> Result<BoxStream<'static, Value>>;
+    async fn update(&self, id: &str, body: Value) -> Result<Vec<String>>;
+    async fn export(&self, id: &str) -> Result<mpsc::Receiver<std::io::Result<Vec<u8>>>>;
+    async fn exec_create(&self, id: &str, config: ExecConfig) -> Result<String>;
+    async fn exec_start(&self, exec_id: &str, detach: bool) -> Result<Option<Session>>;
+    async fn exec_inspect(&self, exec_id: &str) -> Result<Value>;
+    async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> Result<()>;
 }
 
 #[derive(Debug, Default)]
@@ -55,9 +91,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/containers/{id}/rename", post(rename))
         .route("/containers/{id}/changes", get(diff))
         .route("/commit", post(commit))
-        .route("/containers/{id}/start", post(not_yet))
-        .route("/containers/{id}/attach", post(not_yet))
-        .route("/containers/{id}/wait", post(not_yet))
+        .merge(super::lifecycle::routes())
 }
 
 async fn create(
@@ -159,11 +193,4 @@ async fn commit(State(s): State<ApiState>, p: Params) -> std::result::Result<Res
     };
     let id = s.containers.commit(&container, params).await?;
     Ok((StatusCode::CREATED, Json(json!({"Id": id}))).into_response())
-}
-
-async fn not_yet() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "running containers is not supported by this Berth build yet: containers can be created, listed, inspected and removed; the runtime arrives next",
-    )
 }

@@ -69,6 +69,7 @@ impl From<crate::errdefs::Error> for ApiError {
             Kind::Conflict => StatusCode::CONFLICT,
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            Kind::NotModified => StatusCode::NOT_MODIFIED,
             Kind::System => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.message)

@@ -7,7 +7,9 @@ pub mod events;
 // The first routes with bodies and query strings arrive with images and containers.
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod extract;
+pub mod hijack;
 pub mod images;
+pub mod lifecycle;
 pub mod params;
 pub mod system;
 pub mod version;

@@ -64,15 +64,7 @@ impl Containers {
                 hosts: Some(&hosts),
                 hostname: Some(&hostname_file),
             },
-            cgroups_path: format!(
-                "/{}/{}",
-                c.host_config["CgroupParent"]
-                    .as_str()
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or(&self.cgroup_parent)
-                    .trim_matches('/'),
-                c.id
-            ),
+            cgroups_path: self.cgroups_path(c),
             netns: None,
             seccomp: None,
             default_ulimits: &[],
@@ -90,6 +82,19 @@ impl Containers {
         Ok(Bundle { dir, rootfs })
     }
 
+    /// Where the runtime puts the container's cgroups.
+    pub fn cgroups_path(&self, c: &Container) -> String {
+        format!(
+            "/{}/{}",
+            c.host_config["CgroupParent"]
+                .as_str()
+                .filter(|p| !p.is_empty())
+                .unwrap_or(&self.cgroup_parent)
+                .trim_matches('/'),
+            c.id
+        )
+    }
+
     /// Unmounts the root filesystem and removes the bundle. Safe to call again.
     pub fn unprepare(&self, c: &Container) -> Result<()> {
         let merged = self.merged_dir(c);
@@ -104,7 +109,7 @@ impl Containers {
         Ok(())
     }
 
-    fn mount_rootfs(&self, c: &Container) -> Result<PathBuf> {
+    pub(super) fn mount_rootfs(&self, c: &Container) -> Result<PathBuf> {
         let merged = self.merged_dir(c);
         if is_mounted(&merged) {
             return Ok(merged);
@@ -261,7 +266,7 @@ mod run_tests {
 
     use super::*;
     use crate::containers::runtime::tests::{skip_reason, SERIAL};
-    use crate::containers::runtime::{create_and_start, delete, wait, Exit, Stdio};
+    use crate::containers::runtime::{create_and_start, delete, wait, Exit, ProcessIo, Stdio};
     use crate::images::import::ImportRequest;
     use crate::images::service::Images;
     use crate::volumes::service::Volumes;
@@ -309,8 +314,19 @@ mod run_tests {
             "berth-test-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let containers =
-            Containers::open(&data, images.clone(), volumes, events, &exec, Some(&parent)).unwrap();
+        let daemon_config = berth_common::daemon_config::DaemonConfig {
+            exec_root: exec.clone(),
+            cgroup_parent: Some(parent.clone()),
+            ..Default::default()
+        };
+        let containers = Containers::open(
+            &data,
+            images.clone(),
+            volumes,
+            events,
+            Arc::new(crate::config::Shared::new(daemon_config)),
+        )
+        .unwrap();
         let req = ImportRequest {
             repo: Some("bb".into()),
             tag: Some("1".into()),
@@ -342,11 +358,11 @@ mod run_tests {
             &id,
             &bundle.dir,
             &state,
-            Stdio {
+            ProcessIo::Pipes(Stdio {
                 stdin: None,
                 stdout: out_w,
                 stderr: err_w,
-            },
+            }),
         )
         .unwrap();
         let exit = wait(pid).unwrap();

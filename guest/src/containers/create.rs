@@ -51,6 +51,30 @@ impl Containers {
             host_config["NetworkMode"] = json!("bridge");
         }
 
+        let log_config = &host_config["LogConfig"];
+        if log_config["Type"].as_str().unwrap_or("").is_empty() {
+            let cfg = self.config.get();
+            host_config["LogConfig"] = json!({"Type": cfg.log_driver, "Config": cfg.log_opts});
+        }
+        super::logs::LogConfig::from_host_config(
+            &id,
+            std::path::Path::new("/"),
+            &host_config["LogConfig"],
+        )
+        .map_err(Error::invalid)?;
+        let policy = host_config["RestartPolicy"]["Name"].as_str().unwrap_or("");
+        if !matches!(policy, "" | "no") && host_config["AutoRemove"].as_bool().unwrap_or(false) {
+            return Err(Error::invalid(
+                "conflicting options: cannot specify both --restart and --rm",
+            ));
+        }
+        if !matches!(
+            policy,
+            "" | "no" | "always" | "unless-stopped" | "on-failure"
+        ) {
+            return Err(Error::invalid(format!("invalid restart policy: unknown policy '{policy}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")));
+        }
+
         let top = self
             .images
             .top_layer(&image_id)?
@@ -77,6 +101,7 @@ impl Containers {
             mount_id: rw.mount_id,
             lower: rw.lower,
             restart_count: 0,
+            manually_stopped: false,
             volumes,
         };
         if let Err(e) = self.store.insert_new(&c) {
@@ -192,7 +217,7 @@ impl Containers {
     }
 }
 
-fn new_id() -> String {
+pub(super) fn new_id() -> String {
     format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),

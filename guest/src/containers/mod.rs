@@ -1,24 +1,34 @@
 //! The containers subsystem: records, lifecycle operations (one file each),
-//! and the pieces the runtime will use (OCI spec, seccomp).
+//! the shim that runs each container, and the pieces it uses (OCI spec,
+//! seccomp, the linked-in runtime, logs).
 
+pub mod attach;
 pub mod backend;
-// Used by container start, which comes with the shim.
-#[allow(dead_code)]
 pub mod bundle;
 pub mod changes;
 pub mod commit;
 pub mod create;
+pub mod exec;
+pub mod executable;
+pub mod live;
+pub mod logs;
+pub mod monitor;
 pub mod names;
+pub mod pause;
 pub mod query;
+pub mod read_logs;
 pub mod record;
 pub mod remove;
-// The linked-in OCI runtime (youki's libcontainer); the shim will call it.
-#[allow(dead_code)]
+pub mod restore;
 pub mod runtime;
-// Used by container start, which comes with the runtime and shim.
-#[allow(dead_code)]
 pub mod seccomp;
 pub mod service;
-#[allow(dead_code)]
+pub mod shim;
 pub mod spec;
+pub mod start;
+pub mod stats;
+pub mod stop;
 pub mod store;
+pub mod top;
+pub mod update;
+pub mod wait;

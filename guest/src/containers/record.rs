@@ -30,6 +30,9 @@ pub struct Container {
     /// Volumes mounted into the container (named, or anonymous from `VOLUME`).
     #[serde(default)]
     pub volumes: Vec<VolumeMount>,
+    /// Stopped by a user (`unless-stopped` then stays down at daemon start).
+    #[serde(default)]
+    pub manually_stopped: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -78,6 +81,8 @@ impl State {
             "created" => "Created".into(),
             "running" => "Up".into(),
             "exited" => format!("Exited ({})", self.exit_code),
+            "paused" => "Up (Paused)".into(),
+            "restarting" => format!("Restarting ({})", self.exit_code),
             other => other.to_string(),
         }
     }

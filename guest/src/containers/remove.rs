@@ -8,20 +8,19 @@ impl Containers {
     pub fn remove(&self, what: &str, force: bool, remove_volumes: bool) -> Result<()> {
         let c = self.store.get(what)?;
         if c.state.running {
-            if !force {
-                return Err(Error::conflict(format!(
-                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
-                    c.id
-                )));
-            }
-            return Err(Error::not_implemented(
-                "stopping containers is not supported by Berth yet",
-            ));
+            // `force` was handled by the caller, which stopped it first.
+            let _ = force;
+            return Err(Error::conflict(format!(
+                "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
+                c.name
+            )));
         }
+        let _ = self.unprepare(&c);
         // The record goes last: a crash in between leaves a record whose layer
         // is gone, which the next `rm` finishes, never a layer nobody owns.
         self.images.remove_rw_layer(&c.id)?;
         self.store.remove(&c.id)?;
+        self.forget(&c.id);
         self.event("destroy", &c, &[]);
         if remove_volumes {
             // Like dockerd, -v removes anonymous volumes only; named ones are the user's.

@@ -18,6 +18,11 @@ pub struct Containers {
     /// dockerd's `cgroup-parent`: where containers' cgroups go unless a
     /// container names its own.
     pub(super) cgroup_parent: String,
+    pub(super) config: Arc<crate::config::Shared>,
+    pub(super) live: std::sync::Mutex<std::collections::HashMap<String, Arc<super::live::Live>>>,
+    pub(super) execs: std::sync::Mutex<std::collections::HashMap<String, Arc<super::exec::Exec>>>,
+    /// Set while the daemon shuts down: exits then are not policy restarts.
+    pub(super) shutting_down: std::sync::atomic::AtomicBool,
 }
 
 impl Containers {
@@ -26,15 +31,32 @@ impl Containers {
         images: Arc<Images>,
         volumes: Arc<Volumes>,
         events: Arc<crate::events::Events>,
-        exec_root: &Path,
-        cgroup_parent: Option<&str>,
+        config: Arc<crate::config::Shared>,
     ) -> std::io::Result<Arc<Containers>> {
+        let (exec_root, cgroup_parent) = {
+            let c = config.get();
+            (c.exec_root.clone(), c.cgroup_parent.clone())
+        };
+        let longest = super::shim::socket_path(&exec_root, &"0".repeat(64));
+        if longest.as_os_str().len() > super::shim::MAX_SOCKET_PATH {
+            return Err(std::io::Error::other(format!(
+                "the exec root {} is too long: container sockets under it would exceed {} bytes; choose a shorter --exec-root",
+                exec_root.display(),
+                super::shim::MAX_SOCKET_PATH
+            )));
+        }
+        crate::fsutil::ensure_dir(&exec_root.join("shims"), 0o700)?;
         Ok(Arc::new(Containers {
-            exec_root: exec_root.to_path_buf(),
             cgroup_parent: cgroup_parent
+                .as_deref()
                 .filter(|p| !p.is_empty())
                 .unwrap_or("/berth")
                 .to_string(),
+            exec_root,
+            config,
+            live: Default::default(),
+            execs: Default::default(),
+            shutting_down: Default::default(),
             events,
             store: ContainerStore::open(data_root)?,
             images,

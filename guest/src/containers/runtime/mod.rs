@@ -50,8 +50,6 @@ use libcontainer::signal::Signal;
 use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::Spec;
 
-// Used by the shim, which is not written yet.
-#[allow(unused_imports)]
 pub use wait::{wait, Exit};
 
 /// The container process's standard streams. Each descriptor is moved into
@@ -63,6 +61,15 @@ pub struct Stdio {
     pub stdin: Option<OwnedFd>,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+}
+
+/// Where the process's standard streams come from.
+pub enum ProcessIo {
+    Pipes(Stdio),
+    /// A terminal: the process opens a pty inside the container and sends
+    /// its master end to this listening Unix socket (runc's console-socket
+    /// protocol; the caller accepts and receives it with `SCM_RIGHTS`).
+    Console(PathBuf),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,7 +155,7 @@ pub fn create_and_start(
     id: &str,
     bundle: &Path,
     state_root: &Path,
-    stdio: Stdio,
+    io: ProcessIo,
 ) -> Result<i32, Error> {
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -159,24 +166,11 @@ pub fn create_and_start(
             path: state_root.to_path_buf(),
             source,
         })?;
-    let stdin: OwnedFd = match stdio.stdin {
-        Some(fd) => fd,
-        None => File::open("/dev/null")
-            .map_err(|source| Error::Io {
-                op: "opening",
-                path: "/dev/null".into(),
-                source,
-            })?
-            .into(),
-    };
-
-    let mut container = ContainerBuilder::new(id.to_string(), SyscallType::Linux)
+    let builder = ContainerBuilder::new(id.to_string(), SyscallType::Linux)
         .validate_id()
         .and_then(|b| b.with_root_path(state_root))
-        .map_err(|e| runtime_err("creating container", id, e))?
-        .with_stdin(stdin)
-        .with_stdout(stdio.stdout)
-        .with_stderr(stdio.stderr)
+        .map_err(|e| runtime_err("creating container", id, e))?;
+    let mut container = with_io(builder, io)?
         .as_init(bundle)
         // cgroupfs with the spec's explicit cgroupsPath, never systemd.
         .with_systemd(false)
@@ -201,6 +195,44 @@ pub fn create_and_start(
             id: id.to_string(),
             message: "the runtime recorded no pid".into(),
         })
+}
+
+/// Starts another process in the running container `id`, described by the
+/// OCI `process` object in `process_json`; returns its pid, a child of the
+/// caller (the same single-thread rule as [`create_and_start`] applies).
+pub fn exec(id: &str, state_root: &Path, process_json: &Path, io: ProcessIo) -> Result<i32, Error> {
+    let builder = ContainerBuilder::new(id.to_string(), SyscallType::Linux)
+        .with_root_path(state_root)
+        .map_err(|e| runtime_err("exec in container", id, e))?;
+    let pid = with_io(builder, io)?
+        .as_tenant()
+        .with_process(Some(process_json))
+        .with_detach(true)
+        .build()
+        .map_err(|e| runtime_err("exec in container", id, e))?;
+    Ok(pid.as_raw())
+}
+
+fn with_io(builder: ContainerBuilder, io: ProcessIo) -> Result<ContainerBuilder, Error> {
+    Ok(match io {
+        ProcessIo::Pipes(stdio) => {
+            let stdin: OwnedFd = match stdio.stdin {
+                Some(fd) => fd,
+                None => File::open("/dev/null")
+                    .map_err(|source| Error::Io {
+                        op: "opening",
+                        path: "/dev/null".into(),
+                        source,
+                    })?
+                    .into(),
+            };
+            builder
+                .with_stdin(stdin)
+                .with_stdout(stdio.stdout)
+                .with_stderr(stdio.stderr)
+        }
+        ProcessIo::Console(socket) => builder.with_console_socket(Some(socket)),
+    })
 }
 
 /// Sends `signal` to the container's init process. A process that already

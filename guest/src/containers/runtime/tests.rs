@@ -186,11 +186,11 @@ fn run(id: &str, bundle: &Path, state_root: &Path) -> Outcome {
         id,
         bundle,
         state_root,
-        Stdio {
+        ProcessIo::Pipes(Stdio {
             stdin: None,
             stdout: out_w,
             stderr: err_w,
-        },
+        }),
     );
     let pid = match r {
         Ok(pid) => pid,
@@ -338,11 +338,11 @@ fn kill_and_forced_delete() {
     make_bundle(&bundle, &rootfs, &id, &["sleep", "60"]);
     let (out_r, out_w) = pipe();
     let (err_r, err_w) = pipe();
-    let stdio = Stdio {
+    let stdio = ProcessIo::Pipes(Stdio {
         stdin: None,
         stdout: out_w,
         stderr: err_w,
-    };
+    });
     let pid = create_and_start(&id, &bundle, &state_root, stdio).unwrap();
     // A running container cannot be deleted without force.
     assert!(delete(&id, &state_root, false).is_err());
@@ -369,11 +369,11 @@ fn kill_and_forced_delete() {
     make_bundle(&bundle, &rootfs, &id, &["sleep", "60"]);
     let (out_r, out_w) = pipe();
     let (err_r, err_w) = pipe();
-    let stdio = Stdio {
+    let stdio = ProcessIo::Pipes(Stdio {
         stdin: None,
         stdout: out_w,
         stderr: err_w,
-    };
+    });
     let pid = create_and_start(&id, &bundle, &state_root, stdio).unwrap();
     delete(&id, &state_root, true).unwrap();
     assert_eq!(wait(pid).unwrap(), Exit::Signal(SIGKILL));
@@ -399,11 +399,11 @@ fn a_failed_create_leaves_nothing() {
         &id,
         &bundle,
         &state_root,
-        Stdio {
+        ProcessIo::Pipes(Stdio {
             stdin: None,
             stdout: out_w,
             stderr: err_w,
-        },
+        }),
     )
     .unwrap_err();
     eprintln!("expected error: {err}");
@@ -450,11 +450,11 @@ fn time_runs(
         make_bundle_with(&bundle, rootfs, &id, &["true"], host_config.clone());
         let (out_r, out_w) = pipe();
         let (err_r, err_w) = pipe();
-        let stdio = Stdio {
+        let stdio = ProcessIo::Pipes(Stdio {
             stdin: None,
             stdout: out_w,
             stderr: err_w,
-        };
+        });
         let t0 = Instant::now();
         let pid = create_and_start(&id, &bundle, state_root, stdio).unwrap();
         let t1 = Instant::now();

@@ -84,6 +84,13 @@ pub(super) fn host_bounding_set() -> std::io::Result<u64> {
         .ok_or_else(|| std::io::Error::other("no CapBnd line in /proc/self/status"))
 }
 
+pub(super) fn all_names(mask: u64) -> Vec<String> {
+    from_mask(mask)
+        .into_iter()
+        .filter_map(|c| serde_json::to_value(c).ok()?.as_str().map(String::from))
+        .collect()
+}
+
 fn from_mask(mask: u64) -> Vec<C> {
     ALL.iter()
         .filter(|(bit, _, _)| mask & (1u64 << bit) != 0)

@@ -13,6 +13,8 @@ mod process;
 mod resources;
 mod user;
 
+pub use user::{resolve as resolve_user, resolve_in_root, ExecUser};
+
 #[cfg(test)]
 mod tests;
 
@@ -81,6 +83,12 @@ pub fn bounding_caps(spec: &Spec) -> Vec<String> {
 /// [`SpecInput::bounding_set`].
 pub fn host_bounding_set() -> std::io::Result<u64> {
     caps::host_bounding_set()
+}
+
+/// Every capability of the host's bounding set by name (`CAP_CHOWN`, …):
+/// what a privileged exec gets.
+pub fn all_capabilities() -> Vec<String> {
+    caps::all_names(caps::host_bounding_set().unwrap_or(0))
 }
 
 /// The spec for one container, or dockerd's error for the input that makes it impossible.

@@ -10,7 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::errdefs::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct ExecUser {
+pub struct ExecUser {
     pub uid: u32,
     pub gid: u32,
     pub additional_gids: Vec<u32>,
@@ -33,7 +33,7 @@ struct GroupEntry {
 const MAX_ID: i64 = i32::MAX as i64;
 
 /// `spec` is "", "user", "user:group" with each side a name or a number.
-pub(super) fn resolve(rootfs: &Path, spec: &str, group_add: &[String]) -> Result<ExecUser> {
+pub fn resolve(rootfs: &Path, spec: &str, group_add: &[String]) -> Result<ExecUser> {
     let passwd = read_in_root(rootfs, "etc/passwd")?.map(|t| parse_passwd(&t));
     let groups = read_in_root(rootfs, "etc/group")?.map(|t| parse_group(&t));
 
@@ -198,7 +198,7 @@ fn read_in_root(root: &Path, rel: &str) -> Result<Option<String>> {
 }
 
 /// None when the symlinks loop (more than 40 hops, the kernel's limit).
-pub(super) fn resolve_in_root(root: &Path, rel: &str) -> Option<PathBuf> {
+pub fn resolve_in_root(root: &Path, rel: &str) -> Option<PathBuf> {
     fn parts(p: &Path) -> impl Iterator<Item = OsString> + '_ {
         p.components().filter_map(|c| match c {
             Component::Normal(n) => Some(n.to_os_string()),

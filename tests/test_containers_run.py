@@ -1,0 +1,142 @@
+"""docker run and the container lifecycle, with the real docker CLI against berthd."""
+import json
+import time
+
+import pytest
+
+
+def inspect(d, name):
+    return json.loads(d.docker("inspect", name).stdout)[0]
+
+
+@pytest.fixture(scope="module")
+def d(berthd):
+    berthd.docker("pull", "busybox")
+    return berthd
+
+
+def test_run_prints_output_and_returns_the_exit_code(d):
+    cp = d.docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    assert cp.returncode == 3, cp.stderr
+    assert cp.stdout == "out\n"
+    assert cp.stderr == "err\n"
+
+
+def test_exit_codes_for_commands_that_cannot_run(d):
+    nf = d.docker("run", "--rm", "busybox", "nosuchcmd", check=False)
+    assert nf.returncode == 127, nf.stderr
+    assert 'exec: "nosuchcmd": executable file not found in $PATH' in nf.stderr
+    ne = d.docker("run", "--rm", "busybox", "/etc/passwd", check=False)
+    assert ne.returncode == 126, ne.stderr
+    assert "permission denied" in ne.stderr
+    bad = d.docker("run", "--rm", "--restart", "bogus", "busybox", "true", check=False)
+    assert bad.returncode == 125
+
+
+def test_stdin_is_piped_with_dash_i(d):
+    cp = d.docker("run", "--rm", "-i", "busybox", "sh", "-c", "tr a-z A-Z; echo done", input="hello\n")
+    assert cp.stdout == "HELLO\ndone\n"
+
+
+def test_detached_container_logs_stop_and_state(d):
+    cid = d.docker("run", "-d", "--name", "ticker", "busybox", "sh", "-c",
+                   "echo start; echo warn >&2; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done"
+                   ).stdout.strip()
+    assert len(cid) == 64
+    for _ in range(50):
+        if "start" in d.docker("logs", "ticker").stdout:
+            break
+        time.sleep(0.1)
+    i = inspect(d, "ticker")
+    assert i["State"]["Running"] is True and i["State"]["Status"] == "running" and i["State"]["Pid"] > 0
+    logs = d.docker("logs", "ticker")
+    assert logs.stdout == "start\n" and logs.stderr == "warn\n"
+    ps = d.docker("ps", "--format", "{{.Names}} {{.Status}}").stdout
+    assert ps.startswith("ticker Up")
+    d.docker("stop", "ticker")
+    i = inspect(d, "ticker")
+    assert i["State"]["Running"] is False and i["State"]["Status"] == "exited"
+    assert i["State"]["ExitCode"] == 0
+    assert d.docker("logs", "ticker").stdout == "start\nbye\n"
+    stamped = d.docker("logs", "-t", "--tail", "1", "ticker").stdout
+    assert stamped.endswith(" bye\n") and stamped[:4].isdigit()
+    # Stopping a stopped container is fine (304), starting it again runs it again.
+    d.docker("stop", "ticker")
+    d.docker("start", "ticker")
+    assert inspect(d, "ticker")["State"]["Running"] is True
+    d.docker("rm", "-f", "ticker")
+    assert d.docker("ps", "-aq", "--filter", "name=ticker").stdout == ""
+
+
+def test_stop_uses_sigkill_after_the_timeout(d):
+    d.docker("run", "-d", "--name", "stubborn", "busybox", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done")
+    d.docker("stop", "-t", "1", "stubborn")
+    assert inspect(d, "stubborn")["State"]["ExitCode"] == 137
+    d.docker("rm", "stubborn")
+
+
+def test_wait_kill_and_restart(d):
+    # PID 1 only acts on signals it handles, as under dockerd.
+    d.docker("run", "-d", "--name", "sleeper", "busybox", "sh", "-c",
+             "trap 'exit 42' USR1; while :; do sleep 0.1; done")
+    d.docker("kill", "-s", "USR1", "sleeper")
+    assert d.docker("wait", "sleeper").stdout.strip() == "42"
+    nr = d.docker("kill", "sleeper", check=False)
+    assert nr.returncode == 1 and "is not running" in nr.stderr
+    d.docker("restart", "sleeper")
+    assert inspect(d, "sleeper")["State"]["Running"] is True
+    d.docker("kill", "sleeper")
+    assert inspect(d, "sleeper")["State"]["ExitCode"] == 137
+    d.docker("rm", "sleeper")
+
+
+def test_exec_runs_in_the_container(d):
+    d.docker("run", "-d", "--name", "host1", "-e", "FROM_RUN=1", "busybox", "sleep", "1000")
+    out = d.docker("exec", "-e", "X=2", "-w", "/tmp", "host1", "sh", "-c", "echo $FROM_RUN$X; pwd; id -u").stdout
+    assert out == "12\n/tmp\n0\n"
+    assert d.docker("exec", "-u", "65534:65534", "host1", "id", "-u").stdout == "65534\n"
+    cp = d.docker("exec", "host1", "sh", "-c", "exit 7", check=False)
+    assert cp.returncode == 7
+    assert d.docker("exec", "-i", "host1", "cat", input="piped\n").stdout == "piped\n"
+    d.docker("exec", "-d", "host1", "sh", "-c", "echo bg > /tmp/bg")
+    for _ in range(50):
+        if d.docker("exec", "host1", "cat", "/tmp/bg", check=False).stdout == "bg\n":
+            break
+        time.sleep(0.1)
+    assert d.docker("exec", "host1", "cat", "/tmp/bg").stdout == "bg\n"
+    d.docker("rm", "-f", "host1")
+    gone = d.docker("exec", "host1", "true", check=False)
+    assert gone.returncode != 0 and "No such container: host1" in gone.stderr
+
+
+def test_rm_removes_and_rm_of_running_needs_force(d):
+    d.docker("run", "-d", "--name", "busy", "busybox", "sleep", "1000")
+    cp = d.docker("rm", "busy", check=False)
+    assert cp.returncode == 1
+    assert 'cannot remove container "/busy": container is running: stop the container before removing or force remove' in cp.stderr
+    d.docker("rm", "-f", "busy")
+    assert d.docker("ps", "-aq", "--filter", "name=busy").stdout == ""
+
+
+def test_auto_remove_removes_after_exit(d):
+    cid = d.docker("run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.2").stdout.strip()
+    d.docker("wait", cid, check=False)
+    for _ in range(50):
+        if not d.docker("ps", "-aq", "--no-trunc").stdout.count(cid):
+            break
+        time.sleep(0.1)
+    assert cid not in d.docker("ps", "-aq", "--no-trunc").stdout
+
+
+def test_pause_unpause_top_and_stats(d):
+    d.docker("run", "-d", "--name", "pz", "busybox", "sleep", "1000")
+    top = d.docker("top", "pz").stdout
+    assert "PID" in top.splitlines()[0] and "sleep 1000" in top
+    d.docker("pause", "pz")
+    assert inspect(d, "pz")["State"]["Status"] == "paused"
+    assert "(Paused)" in d.docker("ps", "--format", "{{.Status}}", "--filter", "name=pz").stdout
+    d.docker("unpause", "pz")
+    assert inspect(d, "pz")["State"]["Status"] == "running"
+    stats = d.docker("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", "pz").stdout.split()
+    assert stats[0] == "pz" and stats[-1] == "1"
+    d.docker("rm", "-f", "pz")
