@@ -180,6 +180,7 @@ class Berthd:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        _kill_container_cgroups(self.data_root)
         left = _unmount_under(self.tmp)
         if left:
             print(f"berthd test dir kept, still mounted: {left}")
@@ -250,6 +251,32 @@ class Berthd:
         import docker
         kw.setdefault("timeout", 120)
         return docker.DockerClient(base_url=self.url, **kw)
+
+
+def _kill_container_cgroups(data_root: Path) -> None:
+    """Containers outlive their shims by design: end those of this daemon's containers that
+    are still running (by their cgroups, under the default cgroup parent /berth) and remove
+    their cgroup directories."""
+    ids = [p.name for p in (data_root / "containers").glob("*") if p.is_dir()]
+    dirs = [c / "berth" / i for c in Path("/sys/fs/cgroup").glob("*") for i in ids]
+    dirs += [Path("/sys/fs/cgroup") / "berth" / i for i in ids]
+    for d in dirs:
+        try:
+            for pid in (d / "cgroup.procs").read_text().split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        except OSError:
+            pass
+    for d in dirs:
+        for _ in range(50):
+            if not d.exists():
+                break
+            try:
+                d.rmdir()
+            except OSError:
+                time.sleep(0.05)
 
 
 def _unmount_under(root: Path) -> list[str]:

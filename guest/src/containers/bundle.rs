@@ -54,7 +54,6 @@ impl Containers {
             files.join("hostname"),
         );
         let input = SpecInput {
-            id: &c.id,
             config: &body,
             image_config: &image_config["config"],
             rootfs: &rootfs,
@@ -302,8 +301,10 @@ mod run_tests {
             return;
         }
         let _one_at_a_time = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-        let root =
-            std::env::temp_dir().join(format!("berth-bundle-{}", uuid::Uuid::new_v4().simple()));
+        let root = std::env::temp_dir().join(format!(
+            "bb-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ));
         let (data, exec) = (root.join("data"), root.join("exec"));
         std::fs::create_dir_all(&exec).unwrap();
         let events = Arc::new(crate::events::Events::default());

@@ -37,6 +37,22 @@ impl Containers {
                 }
                 continue;
             }
+            // berthd died between the shim's start and recording it: the
+            // container runs, so it is running.
+            if let Ok(s) = self.shim(&c.id).state().await {
+                if let (Some(pid), None) = (s.pid, &s.exit) {
+                    tracing::info!(id = %c.id, "adopting a container started just before berthd stopped");
+                    if let Ok(mut c) = self.store.get(&c.id) {
+                        c.state.status = "running".into();
+                        c.state.running = true;
+                        c.state.pid = pid as i64;
+                        c.state.started_at = crate::timefmt::now_rfc3339();
+                        let _ = self.store.save(&c);
+                    }
+                    tokio::spawn(self.clone().monitor(c.id.clone(), self.shim(&c.id)));
+                    continue;
+                }
+            }
             if c.host_config["AutoRemove"].as_bool().unwrap_or(false) && c.state.status != "created"
             {
                 let me = self.clone();

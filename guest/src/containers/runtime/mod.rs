@@ -32,6 +32,7 @@
 //! own directory, receive the master with `SCM_RIGHTS`, relay it and apply
 //! resizes with `TIOCSWINSZ`.
 
+#[cfg(test)]
 mod wait;
 
 #[cfg(test)]
@@ -46,10 +47,12 @@ use std::path::{Path, PathBuf};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::error::LibcontainerError;
+#[cfg(test)]
 use libcontainer::signal::Signal;
 use libcontainer::syscall::syscall::SyscallType;
 use oci_spec::runtime::Spec;
 
+#[cfg(test)]
 pub use wait::{wait, Exit};
 
 /// The container process's standard streams. Each descriptor is moved into
@@ -76,6 +79,7 @@ pub enum ProcessIo {
 pub enum Error {
     #[error("container {0} not found")]
     NotFound(String),
+    #[cfg(test)]
     #[error("invalid signal {0}")]
     InvalidSignal(i32),
     #[error("{op} {id}: {message}")]
@@ -97,6 +101,7 @@ impl From<Error> for crate::errdefs::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::NotFound(_) => crate::errdefs::Error::not_found(e.to_string()),
+            #[cfg(test)]
             Error::InvalidSignal(_) => crate::errdefs::Error::invalid(e.to_string()),
             _ => crate::errdefs::Error::system(e.to_string()),
         }
@@ -235,8 +240,10 @@ fn with_io(builder: ContainerBuilder, io: ProcessIo) -> Result<ContainerBuilder,
     })
 }
 
-/// Sends `signal` to the container's init process. A process that already
-/// exited is not an error.
+/// Sends `signal` to the container's init process (the shim signals its
+/// child directly; this is for callers that are not its parent). A process
+/// that already exited is not an error.
+#[cfg(test)]
 pub fn kill(id: &str, state_root: &Path, signal: i32) -> Result<(), Error> {
     let signal = Signal::try_from(signal).map_err(|_| Error::InvalidSignal(signal))?;
     let mut container = load(id, state_root)?;

@@ -128,7 +128,6 @@ fn make_bundle_with(
         "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
     });
     let input = SpecInput {
-        id,
         config: &config,
         image_config: &image_config,
         rootfs,

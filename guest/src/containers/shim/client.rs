@@ -87,13 +87,13 @@ impl ShimClient {
 /// Starts `berthd shim <bundle>` in its own session (so a signal to
 /// berthd's process group never reaches it) and waits until it listens.
 /// Its stderr goes to `log`.
-pub async fn spawn(bundle: &Path, log: &Path) -> io::Result<()> {
+pub async fn spawn(bundle: &Path, log_path: &Path) -> io::Result<()> {
     let exe = std::env::current_exe()?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
-        .open(log)?;
+        .open(log_path)?;
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg("shim")
         .arg(bundle)
@@ -122,9 +122,13 @@ pub async fn spawn(bundle: &Path, log: &Path) -> io::Result<()> {
     });
     match ready {
         Ok(Ok(_)) if line == "ready\n" => Ok(()),
-        Ok(Ok(_)) => Err(io::Error::other(
-            "the shim exited before it was ready (see shim.log in the container's directory)",
-        )),
+        Ok(Ok(_)) => {
+            let why = std::fs::read_to_string(log_path).unwrap_or_default();
+            Err(io::Error::other(format!(
+                "the shim exited before it was ready: {}",
+                why.trim()
+            )))
+        }
         Ok(Err(e)) => Err(e),
         Err(_) => Err(io::Error::other("the shim did not come up in time")),
     }

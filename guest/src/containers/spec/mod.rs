@@ -13,7 +13,7 @@ mod process;
 mod resources;
 mod user;
 
-pub use user::{resolve as resolve_user, resolve_in_root, ExecUser};
+pub use user::{resolve as resolve_user, resolve_in_root};
 
 #[cfg(test)]
 mod tests;
@@ -38,8 +38,6 @@ pub struct EtcFiles<'a> {
 }
 
 pub struct SpecInput<'a> {
-    /// Container id (64 hex).
-    pub id: &'a str,
     /// What the client sent: Config with HostConfig in `.host_config`.
     pub config: &'a ContainerCreateBody,
     /// The image config's `config` object (Env, Cmd, Entrypoint, WorkingDir, User…).

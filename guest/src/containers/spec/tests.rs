@@ -94,7 +94,6 @@ impl Case {
     }
     fn build(&self) -> crate::errdefs::Result<Spec> {
         build(&SpecInput {
-            id: ID,
             config: &self.cfg,
             image_config: &self.image,
             rootfs: &self.root.0,
@@ -114,7 +113,6 @@ impl Case {
     }
     fn build_with(&self, bounding: fn() -> std::io::Result<u64>) -> crate::errdefs::Result<Spec> {
         build(&SpecInput {
-            id: ID,
             config: &self.cfg,
             image_config: &self.image,
             rootfs: &self.root.0,

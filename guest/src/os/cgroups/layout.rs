@@ -78,6 +78,7 @@ impl Layout {
         Layout::V1 { mounts }
     }
 
+    #[cfg(test)]
     pub fn is_v2(&self) -> bool {
         matches!(self, Layout::V2 { .. })
     }

@@ -27,7 +27,8 @@ use std::path::{Path, PathBuf};
 
 pub use docker::{online_cpus, stats_json, system_cpu_usage_ns, Sample};
 pub use layout::Layout;
-pub use stats::{BlkioEntry, RawStats};
+#[cfg(test)]
+pub use stats::RawStats;
 pub use update::Resources;
 
 /// One container's cgroup in every hierarchy the host has.

@@ -339,6 +339,11 @@ fn start(shim: &Rc<Shim>) -> Response {
     let Some(io) = shim.init_io.borrow_mut().take() else {
         return Response::error("the container's stdio is gone");
     };
+    // A runtime state left by a shim that was killed mid-start would make
+    // the create fail ("container already exists"); nothing else owns it.
+    if let Err(e) = runtime::delete(&cfg.id, &cfg.state_root, true) {
+        eprintln!("berthd shim: removing a stale runtime state: {e}");
+    }
     match runtime::create_and_start(&cfg.id, &cfg.bundle, &cfg.state_root, io) {
         Ok(pid) => {
             shim.init.pid.set(pid);

@@ -67,9 +67,15 @@ impl Proc {
     /// or pipes (stdin only when it is kept open).
     pub fn prepare_io(&self, tty: bool, open_stdin: bool, dir: &Path) -> io::Result<ProcessIo> {
         if tty {
-            let path = dir.join(format!("console-{}.sock", uuid::Uuid::new_v4().simple()));
+            let name = format!(
+                "console-{}.sock",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            );
+            let path = dir.join(&name);
             let _ = std::fs::remove_file(&path);
-            let listener = UnixListener::bind(&path)?;
+            // Bound by its name in the working directory (the bundle): the
+            // full path can exceed a socket address's 108 bytes.
+            let listener = UnixListener::bind(&name)?;
             *self.console.borrow_mut() = Some((listener, path.clone()));
             return Ok(ProcessIo::Console(path));
         }

@@ -1,0 +1,127 @@
+"""Containers across daemon restarts (restart policies, live-restore, --rm), terminals, and
+what a container leaves behind."""
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+
+def inspect(d, name):
+    return json.loads(d.docker("inspect", name).stdout)[0]
+
+
+def wait_for(pred, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_restart_policies_restart_the_container_and_survive_a_daemon_restart(make_berthd):
+    d = make_berthd()
+    d.docker("pull", "busybox")
+    d.docker("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "exit 3")
+    wait_for(lambda: inspect(d, "flaky")["RestartCount"] == 2 and not inspect(d, "flaky")["State"]["Restarting"]
+             and inspect(d, "flaky")["State"]["Status"] == "exited", what="two restarts")
+    assert inspect(d, "flaky")["State"]["ExitCode"] == 3
+    d.docker("run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "1000")
+    d.docker("run", "-d", "--name", "unless", "--restart", "unless-stopped", "busybox", "sleep", "1000")
+    d.docker("run", "-d", "--name", "never", "busybox", "sleep", "1000")
+    d.docker("stop", "-t", "0", "unless")  # stopped by the user: stays down
+    d.restart()  # without live-restore, the daemon stops containers at shutdown
+    wait_for(lambda: inspect(d, "always")["State"]["Running"], what="always to come back")
+    assert inspect(d, "unless")["State"]["Running"] is False
+    assert inspect(d, "never")["State"]["Running"] is False
+    assert inspect(d, "never")["State"]["ExitCode"] == 137  # sleep ignores SIGTERM as PID 1
+    d.docker("rm", "-f", "always", "unless", "never", "flaky")
+
+
+def test_live_restore_keeps_containers_running_and_logging(make_berthd):
+    d = make_berthd(config={"live-restore": True})
+    d.docker("pull", "busybox")
+    d.docker("run", "-d", "--name", "counter", "busybox", "sh", "-c",
+             "i=0; while true; do echo $i; i=$((i+1)); sleep 0.05; done")
+    pid = inspect(d, "counter")["State"]["Pid"]
+    wait_for(lambda: len(d.docker("logs", "counter").stdout.split()) > 5, what="first lines")
+    d.stop()
+    time.sleep(1)  # the container keeps counting while berthd is down
+    d.start()
+    i = inspect(d, "counter")
+    assert i["State"]["Running"] is True and i["State"]["Pid"] == pid
+    assert "counter" in d.docker("ps", "--format", "{{.Names}}").stdout
+    wait_for(lambda: len(d.docker("logs", "counter").stdout.split()) > 40, what="more lines")
+    d.docker("stop", "-t", "1", "counter")
+    numbers = [int(n) for n in d.docker("logs", "counter").stdout.split()]
+    assert numbers == list(range(len(numbers))), "the log has a gap or a repeat"
+    assert inspect(d, "counter")["State"]["Running"] is False
+
+
+def test_a_killed_daemon_finds_its_containers_again(make_berthd):
+    d = make_berthd()
+    d.docker("pull", "busybox")
+    d.docker("run", "-d", "--name", "survivor", "busybox", "sleep", "1000")
+    d.docker("run", "-d", "--name", "shortlived", "busybox", "sh", "-c", "sleep 1; exit 5")
+    d.docker("run", "-d", "--rm", "--name", "tmp", "busybox", "sh", "-c", "sleep 1")
+    d.kill9()
+    time.sleep(2)  # shortlived and tmp end while berthd is down
+    d.start()
+    assert inspect(d, "survivor")["State"]["Running"] is True
+    wait_for(lambda: inspect(d, "shortlived")["State"]["Status"] == "exited", what="the exit to be recorded")
+    assert inspect(d, "shortlived")["State"]["ExitCode"] == 5
+    wait_for(lambda: d.docker("ps", "-aq", "--filter", "name=tmp").stdout == "", what="--rm container removal")
+    d.docker("stop", "-t", "0", "survivor")
+    assert inspect(d, "survivor")["State"]["Running"] is False
+    # kill -9 in the middle of a start: whatever state results is usable.
+    d.docker("create", "--name", "racer", "busybox", "sleep", "1000")
+    p = subprocess.Popen(["docker", "-H", d.url, "start", "racer"], env={**os.environ, "DOCKER_CONFIG": str(d.docker_config)},
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.02)
+    d.kill9()
+    p.wait(timeout=30)
+    d.start()
+    d.docker("start", "racer")  # works whether the first start landed or not
+    assert inspect(d, "racer")["State"]["Running"] is True
+    d.docker("rm", "-f", "racer", "survivor", "shortlived")
+
+
+def test_tty_run_is_a_real_terminal(berthd):
+    d = berthd
+    d.docker("pull", "busybox")
+    env = {**os.environ, "DOCKER_CONFIG": str(d.docker_config), "TERM": "xterm"}
+    cmd = f"docker -H {d.url} run --rm -it busybox sh -c 'tty; stty size; echo done'"
+    cp = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=60,
+                        env=env, input="")
+    out = cp.stdout.replace("\r", "")
+    assert "/dev/pts/" in out, out
+    assert "done" in out and cp.returncode == 0
+
+
+def _leak_counts(d):
+    mounts = Path("/proc/self/mountinfo").read_text().count(str(d.tmp))
+    cgroups = sum(1 for c in Path("/sys/fs/cgroup").glob("*/berth/*") if c.is_dir())
+    procs = subprocess.run(["pgrep", "-f", str(d.tmp)], capture_output=True, text=True).stdout.split()
+    return mounts, cgroups, len(procs)
+
+
+def test_nothing_leaks_after_many_run_rm_cycles(make_berthd):
+    d = make_berthd()
+    d.docker("pull", "busybox")
+    before = _leak_counts(d)
+    cycles = int(os.environ.get("BERTH_LEAK_CYCLES", "200"))
+    for i in range(cycles):
+        if i % 2:
+            d.docker("run", "--rm", "busybox", "true")
+        else:
+            d.docker("run", "-d", "--name", f"c{i}", "busybox", "sleep", "100")
+            d.docker("rm", "-f", f"c{i}")
+    assert d.docker("ps", "-aq").stdout == ""
+    # Shims linger a moment after their container's exit to deliver it.
+    wait_for(lambda: _leak_counts(d) == before, timeout=10, what=f"counts back to {before}: {_leak_counts(d)}")
+    assert list((d.exec_root / "shims").iterdir()) == []
+    assert list((d.exec_root / "runtime").iterdir()) == []
