@@ -140,3 +140,69 @@ def test_pause_unpause_top_and_stats(d):
     stats = d.docker("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", "pz").stdout.split()
     assert stats[0] == "pz" and stats[-1] == "1"
     d.docker("rm", "-f", "pz")
+
+
+def test_logs_follow_since_until_and_streams(d):
+    d.docker("run", "-d", "--name", "lf", "busybox", "sh", "-c",
+             "for i in 1 2 3; do echo out$i; echo err$i >&2; sleep 0.3; done")
+    follow = d.docker("logs", "-f", "lf", timeout=30)  # returns when the container ends
+    assert follow.stdout == "out1\nout2\nout3\n" and follow.stderr == "err1\nerr2\nerr3\n"
+    lines = d.docker("logs", "-t", "lf").stdout.splitlines()
+    second = lines[1].split(" ", 1)[0]
+    since = d.docker("logs", "--since", second, "lf").stdout
+    assert since == "out2\nout3\n"
+    until = d.docker("logs", "--until", second, "lf").stdout
+    assert until == "out1\nout2\n"
+    assert d.docker("logs", "--tail", "2", "lf").stdout == "out3\n"  # tail counts both streams
+    d.docker("rm", "lf")
+
+
+def test_attach_streams_and_detaches_with_the_detach_keys(d):
+    d.docker("run", "-d", "-i", "--name", "att", "busybox", "cat")
+    s = d.raw_socket()
+    s.sendall(b"POST /containers/att/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-a,x HTTP/1.1\r\n"
+              b"Host: x\r\nUpgrade: tcp\r\nConnection: Upgrade\r\nContent-Length: 0\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    assert head.startswith(b"HTTP/1.1 101") and b"multiplexed-stream" in head.lower()
+    s.sendall(b"hello\n")
+    frame = b""
+    while len(frame) < 14:
+        frame += s.recv(64)
+    assert frame[:8] == bytes([1, 0, 0, 0, 0, 0, 0, 6]) and frame[8:14] == b"hello\n"
+    s.sendall(b"\x01x")  # detach: the stream ends, the container runs on
+    s.settimeout(10)
+    assert s.recv(64) == b""
+    s.close()
+    assert inspect(d, "att")["State"]["Running"] is True
+    d.docker("rm", "-f", "att")
+
+
+def test_docker_py_runs_containers(d):
+    c = d.client()
+    assert c.containers.run("busybox", ["sh", "-c", "echo hi"], remove=True) == b"hi\n"
+    ct = c.containers.run("busybox", ["sleep", "1000"], detach=True, name="pyrun")
+    ct.reload()
+    assert ct.status == "running"
+    code, out = ct.exec_run(["sh", "-c", "echo from-exec; exit 3"])
+    assert (code, out) == (3, b"from-exec\n")
+    ct.kill()
+    assert ct.wait()["StatusCode"] == 137
+    ct.remove()
+    assert "pyrun" not in [x.name for x in c.containers.list(all=True)]
+
+
+def test_ps_status_filters_and_format(d):
+    d.docker("run", "--name", "ok0", "busybox", "true")
+    d.docker("run", "--name", "bad3", "busybox", "sh", "-c", "exit 3", check=False)
+    d.docker("run", "-d", "--name", "up1", "-l", "tier=web", "busybox", "sleep", "1000")
+    names = lambda *f: sorted(d.docker("ps", "-a", "--format", "{{.Names}}", *f).stdout.split())
+    assert names("--filter", "status=exited", "--filter", "name=ok0") == ["ok0"]
+    assert names("--filter", "exited=3") == ["bad3"]
+    assert names("--filter", "status=running", "--filter", "label=tier=web") == ["up1"]
+    assert names("--filter", "ancestor=busybox", "--filter", "name=up1") == ["up1"]
+    status = d.docker("ps", "-a", "--filter", "name=bad3", "--format", "{{.Status}}").stdout
+    assert status.startswith("Exited (3) ") and status.strip().endswith("ago")
+    assert d.docker("ps", "-q", "--filter", "name=up1").stdout.strip() == inspect(d, "up1")["Id"][:12]
+    d.docker("rm", "-f", "ok0", "bad3", "up1")

@@ -9,6 +9,42 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// Seconds (with fraction) since an RFC 3339 time, `None` if unparsable.
+pub fn seconds_since(s: &str) -> Option<f64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    Some((time::OffsetDateTime::now_utc() - t).as_seconds_f64())
+}
+
+/// docker's human durations ("Less than a second", "5 seconds", "About a
+/// minute", "3 hours", …) as `docker ps` shows them.
+pub fn human_duration(secs: f64) -> String {
+    let s = secs as i64;
+    let (m, h) = (secs / 60.0, secs / 3600.0);
+    if s < 1 {
+        "Less than a second".into()
+    } else if s == 1 {
+        "1 second".into()
+    } else if s < 60 {
+        format!("{s} seconds")
+    } else if (m as i64) == 1 {
+        "About a minute".into()
+    } else if m < 60.0 {
+        format!("{} minutes", m as i64)
+    } else if (h.round() as i64) == 1 {
+        "About an hour".into()
+    } else if h < 48.0 {
+        format!("{} hours", h.round() as i64)
+    } else if h < 24.0 * 7.0 * 2.0 {
+        format!("{} days", (h / 24.0) as i64)
+    } else if h < 24.0 * 30.0 * 2.0 {
+        format!("{} weeks", (h / 24.0 / 7.0) as i64)
+    } else if h < 24.0 * 365.0 * 2.0 {
+        format!("{} months", (h / 24.0 / 30.0) as i64)
+    } else {
+        format!("{} years", (h / 24.0 / 365.0) as i64)
+    }
+}
+
 pub fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -56,6 +92,17 @@ pub fn rfc3339_to_unix(s: &str) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn human_durations_read_like_dockers() {
+        assert_eq!(super::human_duration(0.4), "Less than a second");
+        assert_eq!(super::human_duration(1.2), "1 second");
+        assert_eq!(super::human_duration(59.0), "59 seconds");
+        assert_eq!(super::human_duration(61.0), "About a minute");
+        assert_eq!(super::human_duration(600.0), "10 minutes");
+        assert_eq!(super::human_duration(3700.0), "About an hour");
+        assert_eq!(super::human_duration(5.0 * 86400.0), "5 days");
+    }
+
     use super::*;
 
     #[test]

@@ -75,15 +75,37 @@ impl State {
         }
     }
 
-    /// The `Status` column of `docker ps`.
+    /// The `Status` column of `docker ps`, as dockerd words it.
     pub fn human(&self) -> String {
-        match self.status.as_str() {
-            "created" => "Created".into(),
-            "running" => "Up".into(),
-            "exited" => format!("Exited ({})", self.exit_code),
-            "paused" => "Up (Paused)".into(),
-            "restarting" => format!("Restarting ({})", self.exit_code),
-            other => other.to_string(),
+        use crate::timefmt::{human_duration, seconds_since};
+        let since = |t: &str| human_duration(seconds_since(t).unwrap_or(0.0));
+        if self.running {
+            let up = since(&self.started_at);
+            if self.paused {
+                return format!("Up {up} (Paused)");
+            }
+            return format!("Up {up}");
         }
+        if self.restarting {
+            return format!(
+                "Restarting ({}) {} ago",
+                self.exit_code,
+                since(&self.finished_at)
+            );
+        }
+        if self.dead {
+            return "Dead".into();
+        }
+        if self.started_at == ZERO_TIME {
+            return "Created".into();
+        }
+        if self.finished_at == ZERO_TIME {
+            return String::new();
+        }
+        format!(
+            "Exited ({}) {} ago",
+            self.exit_code,
+            since(&self.finished_at)
+        )
     }
 }
