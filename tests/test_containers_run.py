@@ -206,3 +206,18 @@ def test_ps_status_filters_and_format(d):
     assert status.startswith("Exited (3) ") and status.strip().endswith("ago")
     assert d.docker("ps", "-q", "--filter", "name=up1").stdout.strip() == inspect(d, "up1")["Id"][:12]
     d.docker("rm", "-f", "ok0", "bad3", "up1")
+
+
+def test_named_and_anonymous_volumes_mount_and_keep_data(d):
+    d.docker("run", "--rm", "-v", "keep:/data", "busybox", "sh", "-c", "echo saved > /data/f")
+    assert d.docker("run", "--rm", "-v", "keep:/data:ro", "busybox", "cat", "/data/f").stdout == "saved\n"
+    ro = d.docker("run", "--rm", "-v", "keep:/data:ro", "busybox", "touch", "/data/g", check=False)
+    assert ro.returncode != 0 and "Read-only file system" in ro.stderr
+    # A new volume is filled from the image's files at its mount point.
+    assert "passwd" in d.docker("run", "--rm", "-v", "etcvol:/etc", "busybox", "ls", "/etc").stdout
+    cid = d.docker("create", "-v", "/anon", "busybox", "sh", "-c", "echo x > /anon/y").stdout.strip()
+    d.docker("start", "-a", cid)
+    anon = inspect(d, cid)["Mounts"]
+    assert len(anon) == 1 and anon[0]["Destination"] == "/anon"
+    d.docker("rm", "-v", cid)
+    d.docker("volume", "rm", "keep", "etcvol")

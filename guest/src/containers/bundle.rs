@@ -43,7 +43,7 @@ impl Containers {
             .to_string();
         write_etc_files(&files, &hostname)?;
 
-        let body = create_body(c)?;
+        let body = self.with_volumes_as_binds(c, create_body(c)?)?;
         let image_config = self.images.image_config(
             &crate::images::digest::Digest::parse(&c.image)
                 .map_err(|e| Error::system(e.to_string()))?,
@@ -138,6 +138,70 @@ impl Containers {
         )
         .map_err(|e| Error::system(format!("cannot mount the root filesystem of {}: {e}", c.id)))?;
         Ok(merged)
+    }
+}
+
+impl Containers {
+    /// Named and anonymous volumes become binds of their directories (the
+    /// spec builder knows only host paths); a volume used for the first time
+    /// gets what the image has at its mount point, as dockerd does.
+    fn with_volumes_as_binds(
+        &self,
+        c: &Container,
+        mut body: ContainerCreateBody,
+    ) -> Result<ContainerCreateBody> {
+        if c.volumes.is_empty() {
+            return Ok(body);
+        }
+        let hc = body.host_config.get_or_insert_with(Default::default);
+        let mut binds: Vec<String> = hc
+            .binds
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|b| b.starts_with('/'))
+            .collect();
+        if let Some(mounts) = hc.mounts.as_mut() {
+            mounts.retain(|m| m.typ != Some(bollard_stubs::models::MountType::VOLUME));
+        }
+        let rootfs = self.merged_dir(c);
+        for v in &c.volumes {
+            let data = self.volumes.store.mountpoint(&v.name);
+            let nocopy = hc.mounts.iter().flatten().any(|m| {
+                m.target.as_deref() == Some(v.destination.as_str())
+                    && m.volume_options.as_ref().and_then(|o| o.no_copy) == Some(true)
+            });
+            if !nocopy {
+                copy_up(&rootfs, &v.destination, &data);
+            }
+            let mode = if v.read_only { "ro" } else { "rw" };
+            binds.push(format!("{}:{}:{mode}", data.display(), v.destination));
+        }
+        hc.binds = Some(binds);
+        Ok(body)
+    }
+}
+
+/// Fills an empty volume directory with the image's files at `dest`.
+fn copy_up(rootfs: &Path, dest: &str, volume: &Path) {
+    let Some(src) = spec::resolve_in_root(rootfs, dest) else {
+        return;
+    };
+    let empty = std::fs::read_dir(volume)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false);
+    if !empty || !src.is_dir() {
+        return;
+    }
+    // cp -a keeps owners, modes, links and xattrs; the source is inside
+    // the container's root and the target is the volume's own directory.
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", src.display()))
+        .arg(volume)
+        .status();
+    if !matches!(status, Ok(s) if s.success()) {
+        tracing::warn!(dest, volume = %volume.display(), "copying the image's files into a new volume failed");
     }
 }
 
