@@ -221,3 +221,22 @@ def test_named_and_anonymous_volumes_mount_and_keep_data(d):
     assert len(anon) == 1 and anon[0]["Destination"] == "/anon"
     d.docker("rm", "-v", cid)
     d.docker("volume", "rm", "keep", "etcvol")
+
+
+def test_health_checks_report_healthy_then_unhealthy(d):
+    d.docker("run", "-d", "--name", "hc", "--health-cmd", "cat /tmp/ok", "--health-interval", "300ms",
+             "--health-retries", "2", "busybox", "sh", "-c", "echo yes > /tmp/ok; sleep 1000")
+    health = lambda: inspect(d, "hc")["State"]["Health"]
+    deadline = time.monotonic() + 20
+    while health()["Status"] != "healthy" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    h = health()
+    assert h["Status"] == "healthy" and h["Log"][-1]["ExitCode"] == 0 and h["Log"][-1]["Output"] == "yes\n"
+    assert "(healthy)" in d.docker("ps", "--filter", "name=hc", "--format", "{{.Status}}").stdout
+    assert d.docker("ps", "-q", "--filter", "health=healthy").stdout.strip() != ""
+    d.docker("exec", "hc", "rm", "/tmp/ok")
+    while health()["Status"] != "unhealthy" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    h = health()
+    assert h["Status"] == "unhealthy" and h["FailingStreak"] >= 2 and h["Log"][-1]["ExitCode"] == 1
+    d.docker("rm", "-f", "hc")

@@ -200,7 +200,11 @@ impl Containers {
 
     /// The OCI process for an exec: the container's own process with the
     /// exec's command, environment, user, directory and terminal.
-    fn exec_process(&self, c: &super::record::Container, cfg: &ExecConfig) -> Result<Value> {
+    pub(super) fn exec_process(
+        &self,
+        c: &super::record::Container,
+        cfg: &ExecConfig,
+    ) -> Result<Value> {
         let bundle = self.exec_root.join("containers").join(&c.id);
         let spec: Value = std::fs::read(bundle.join("config.json"))
             .ok()

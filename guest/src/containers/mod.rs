@@ -10,6 +10,7 @@ pub mod commit;
 pub mod create;
 pub mod exec;
 pub mod executable;
+pub mod health;
 pub mod live;
 pub mod logs;
 pub mod monitor;

@@ -9,7 +9,7 @@ use crate::errdefs::{Error, Result};
 pub use crate::filters::Filters;
 
 const FILTERS: &[&str] = &[
-    "id", "name", "label", "status", "ancestor", "exited", "before", "since",
+    "id", "name", "label", "status", "ancestor", "exited", "before", "since", "health",
 ];
 const STATUSES: &[&str] = &[
     "created",
@@ -69,6 +69,14 @@ impl Containers {
                         .contains(x.trim_start_matches('/'))
                 })
                 && any("status", &|x| c.state.status == x)
+                && any("health", &|x| {
+                    c.state
+                        .health
+                        .as_ref()
+                        .map(|h| h.status.as_str())
+                        .unwrap_or("none")
+                        == x
+                })
                 && any("exited", &|x| {
                     c.state.status == "exited" && x.parse::<i64>().ok() == Some(c.state.exit_code)
                 })
@@ -104,6 +112,7 @@ impl Containers {
                 "Restarting": c.state.restarting, "OOMKilled": c.state.oom_killed, "Dead": c.state.dead,
                 "Pid": c.state.pid, "ExitCode": c.state.exit_code, "Error": c.state.error,
                 "StartedAt": c.state.started_at, "FinishedAt": c.state.finished_at,
+                "Health": c.state.health,
             },
             "Image": c.image,
             "ResolvConfPath": files.join("resolv.conf"),

@@ -56,6 +56,27 @@ pub struct State {
     pub error: String,
     pub started_at: String,
     pub finished_at: String,
+    /// `State.Health`, for containers with a health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    /// starting, healthy or unhealthy.
+    pub status: String,
+    pub failing_streak: i64,
+    pub log: Vec<HealthLog>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthLog {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i64,
+    pub output: String,
 }
 
 impl State {
@@ -72,6 +93,7 @@ impl State {
             error: String::new(),
             started_at: ZERO_TIME.into(),
             finished_at: ZERO_TIME.into(),
+            health: None,
         }
     }
 
@@ -84,7 +106,11 @@ impl State {
             if self.paused {
                 return format!("Up {up} (Paused)");
             }
-            return format!("Up {up}");
+            return match self.health.as_ref().map(|h| h.status.as_str()) {
+                Some("starting") => format!("Up {up} (health: starting)"),
+                Some(s) => format!("Up {up} ({s})"),
+                None => format!("Up {up}"),
+            };
         }
         if self.restarting {
             return format!(

@@ -19,6 +19,7 @@ impl Containers {
                     Ok(s) if s.exit.is_none() && s.pid.is_some() => {
                         tracing::info!(id = %c.id, "reconnected to the running container");
                         tokio::spawn(self.clone().monitor(c.id.clone(), client));
+                        self.start_health_checks(&c.id);
                         continue;
                     }
                     Ok(s) if s.exit.is_some() => {

@@ -114,10 +114,12 @@ impl Containers {
         c.state.pid = pid as i64;
         c.state.exit_code = 0;
         c.state.error = String::new();
+        c.state.health = None;
         c.state.started_at = crate::timefmt::now_rfc3339();
         c.manually_stopped = false;
         self.store.save(&c)?;
         self.event("start", &c, &[]);
+        self.start_health_checks(&c.id);
         tokio::spawn(self.clone().monitor(c.id.clone(), client));
         Ok(())
     }
