@@ -125,3 +125,31 @@ def test_nothing_leaks_after_many_run_rm_cycles(make_berthd):
     wait_for(lambda: _leak_counts(d) == before, timeout=10, what=f"counts back to {before}: {_leak_counts(d)}")
     assert list((d.exec_root / "shims").iterdir()) == []
     assert list((d.exec_root / "runtime").iterdir()) == []
+
+
+def test_containers_run_on_a_cgroup_v2_only_host(make_berthd, tmp_path):
+    """This machine is hybrid (v1 controllers + a small cgroup2 tree): berthd runs in a private
+    mount namespace where /sys/fs/cgroup is the cgroup2 hierarchy alone."""
+    from lib.berthd import berthd_binary
+    unified = Path("/sys/fs/cgroup/unified")
+    if not (unified / "cgroup.procs").exists():
+        pytest.skip("not a hybrid cgroup host: the suite's other tests already run on its only layout")
+    wrapper = tmp_path / "berthd-v2"
+    wrapper.write_text("#!/bin/sh\nexec unshare --mount --propagation private sh -c "
+                       "'mount -t cgroup2 none /sys/fs/cgroup && exec \"$0\" \"$@\"' "
+                       f"{berthd_binary()} \"$@\"\n")
+    wrapper.chmod(0o755)
+    d = make_berthd(binary=wrapper)
+    d.docker("pull", "busybox")
+    assert d.docker("run", "--rm", "busybox", "echo", "ran").stdout == "ran\n"
+    cid = d.docker("run", "-d", "--name", "v2", "busybox", "sleep", "1000").stdout.strip()
+    # Its cgroup is in the v2 hierarchy (the host's unified mount), in no v1 one.
+    assert (unified / "berth" / cid / "cgroup.procs").read_text().split() != []
+    assert not Path(f"/sys/fs/cgroup/memory/berth/{cid}").exists()
+    assert "sleep 1000" in d.docker("top", "v2").stdout
+    d.docker("pause", "v2")
+    assert inspect(d, "v2")["State"]["Status"] == "paused"
+    d.docker("unpause", "v2")
+    d.docker("stop", "-t", "0", "v2")
+    assert inspect(d, "v2")["State"]["ExitCode"] == 137
+    d.docker("rm", "v2")

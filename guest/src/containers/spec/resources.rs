@@ -108,10 +108,12 @@ pub(super) fn build(hc: &HostConfig, privileged: bool) -> Result<LinuxResources>
     res.set_devices(Some(devices));
     res.set_memory(memory(hc)?);
     res.set_cpu(cpu(hc)?);
-    res.set_pids(hc.pids_limit.map(|l| {
+    // The API takes 0 and -1 as "unlimited": like dockerd, write no pids
+    // limit then, which also runs where the pids controller is not enabled
+    // (a cgroup v2 tree that does not delegate it).
+    res.set_pids(hc.pids_limit.filter(|l| *l > 0).map(|l| {
         let mut p = LinuxPids::default();
-        // The API takes 0 and -1 as "unlimited"; the runtime wants -1.
-        p.set_limit(if l <= 0 { -1 } else { l });
+        p.set_limit(l);
         p
     }));
     res.set_block_io(match hc.blkio_weight.filter(|w| *w != 0) {

@@ -798,8 +798,8 @@ fn cpu_and_memory() {
 fn pids_limit() {
     for (given, want) in [
         (Some(100), Some(100)),
-        (Some(0), Some(-1)),
-        (Some(-1), Some(-1)),
+        (Some(0), None),
+        (Some(-1), None),
         (None, None),
     ] {
         let mut c = Case::new();
