@@ -1,6 +1,9 @@
 """docker run and the container lifecycle, with the real docker CLI against berthd."""
 import json
+import os
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -240,3 +243,34 @@ def test_health_checks_report_healthy_then_unhealthy(d):
     h = health()
     assert h["Status"] == "unhealthy" and h["FailingStreak"] >= 2 and h["Log"][-1]["ExitCode"] == 1
     d.docker("rm", "-f", "hc")
+
+
+def test_update_export_stats_stream_and_sizes(d):
+    cid = d.docker("run", "-d", "--name", "upd", "busybox", "sh", "-c", "echo data > /made; sleep 1000").stdout.strip()
+    d.docker("update", "--memory", "64m", "--memory-swap", "128m", "--pids-limit", "50", "--restart", "always", "upd")
+    i = inspect(d, "upd")
+    assert i["HostConfig"]["Memory"] == 64 * 1024 * 1024 and i["HostConfig"]["PidsLimit"] == 50
+    assert i["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    limits = [Path(p) for p in (f"/sys/fs/cgroup/memory/berth/{cid}/memory.limit_in_bytes",
+                                f"/sys/fs/cgroup/berth/{cid}/memory.max")]
+    limit = next(p for p in limits if p.exists())
+    assert int(limit.read_text()) == 64 * 1024 * 1024
+    # A live stats stream: two samples, the second with a CPU base.
+    p = subprocess.Popen(["docker", "-H", d.url, "stats", "--format", "{{.Name}} {{.PIDs}}", "upd"],
+                         stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "DOCKER_CONFIG": str(d.docker_config)})
+    time.sleep(2.5)
+    p.kill()
+    out = p.communicate(timeout=10)[0]
+    assert out.count("upd 1") >= 2, out  # sh execs its last command: one process
+    for _ in range(50):
+        if d.docker("exec", "upd", "cat", "/made", check=False).stdout == "data\n":
+            break
+        time.sleep(0.1)
+    tar = subprocess.run(["docker", "-H", d.url, "export", "upd"], capture_output=True, timeout=60,
+                         env={**os.environ, "DOCKER_CONFIG": str(d.docker_config)}).stdout
+    names = subprocess.run(["tar", "-t"], input=tar, capture_output=True).stdout.decode().split()
+    assert "made" in names and "bin/busybox" in names
+    size = d.docker("ps", "-s", "--filter", "name=upd", "--format", "{{.Size}}").stdout
+    assert "virtual" in size
+    d.docker("rm", "-f", "upd")

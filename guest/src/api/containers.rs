@@ -33,7 +33,13 @@ pub trait ContainerBackend: Send + Sync + 'static {
         name: Option<String>,
         body: ContainerCreateBody,
     ) -> Result<(String, Vec<String>)>;
-    async fn list(&self, all: bool, limit: Option<usize>, filters: Filters) -> Result<Vec<Value>>;
+    async fn list(
+        &self,
+        all: bool,
+        limit: Option<usize>,
+        size: bool,
+        filters: Filters,
+    ) -> Result<Vec<Value>>;
     async fn inspect(&self, id: &str) -> Result<Value>;
     async fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()>;
     async fn rename(&self, id: &str, name: &str) -> Result<()>;
@@ -123,7 +129,12 @@ async fn list(
     };
     Ok(Json(
         s.containers
-            .list(params::bool_value(q(&query, "all")), limit, filters)
+            .list(
+                params::bool_value(q(&query, "all")),
+                limit,
+                params::bool_value(q(&query, "size")),
+                filters,
+            )
             .await?,
     ))
 }

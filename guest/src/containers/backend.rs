@@ -35,9 +35,15 @@ impl ContainerBackend for ContainerService {
         blocking(move || me.create(name.as_deref(), &body)).await
     }
 
-    async fn list(&self, all: bool, limit: Option<usize>, filters: Filters) -> Result<Vec<Value>> {
+    async fn list(
+        &self,
+        all: bool,
+        limit: Option<usize>,
+        size: bool,
+        filters: Filters,
+    ) -> Result<Vec<Value>> {
         let me = self.0.clone();
-        blocking(move || me.list(all, limit, &filters)).await
+        blocking(move || me.list(all, limit, size, &filters)).await
     }
 
     async fn inspect(&self, id: &str) -> Result<Value> {

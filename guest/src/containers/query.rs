@@ -22,7 +22,13 @@ const STATUSES: &[&str] = &[
 ];
 
 impl Containers {
-    pub fn list(&self, all: bool, limit: Option<usize>, filters: &Filters) -> Result<Vec<Value>> {
+    pub fn list(
+        &self,
+        all: bool,
+        limit: Option<usize>,
+        size: bool,
+        filters: &Filters,
+    ) -> Result<Vec<Value>> {
         crate::filters::check_keys(filters, FILTERS)?;
         for (k, vals) in filters {
             if k == "status" {
@@ -89,7 +95,15 @@ impl Containers {
         });
         Ok(shown
             .take(limit.unwrap_or(usize::MAX))
-            .map(|c| summary(&c))
+            .map(|c| {
+                let mut row = summary(&c);
+                if size {
+                    let (rw, root) = self.sizes(&c);
+                    row["SizeRw"] = json!(rw);
+                    row["SizeRootFs"] = json!(root);
+                }
+                row
+            })
             .collect())
     }
 
@@ -168,24 +182,30 @@ impl Containers {
             for v in &c.volumes {
                 *by_volume.entry(v.name.clone()).or_insert(0) += 1;
             }
-            let rw = self.rw_size(&c) as i64;
-            let image: i64 = self
-                .images
-                .resolve(&c.image)
-                .map(|id| {
-                    self.images
-                        .layer_sizes(&id)
-                        .iter()
-                        .map(|(_, s)| *s as i64)
-                        .sum()
-                })
-                .unwrap_or(0);
+            let (rw, root) = self.sizes(&c);
             let mut row = summary(&c);
             row["SizeRw"] = json!(rw);
-            row["SizeRootFs"] = json!(rw + image);
+            row["SizeRootFs"] = json!(root);
             rows.push(row);
         }
         (rows, by_image, by_volume)
+    }
+
+    /// (the container's own layer, it plus its image's layers), in bytes.
+    fn sizes(&self, c: &Container) -> (i64, i64) {
+        let rw = self.rw_size(c) as i64;
+        let image: i64 = self
+            .images
+            .resolve(&c.image)
+            .map(|id| {
+                self.images
+                    .layer_sizes(&id)
+                    .iter()
+                    .map(|(_, s)| *s as i64)
+                    .sum()
+            })
+            .unwrap_or(0);
+        (rw, rw + image)
     }
 }
 

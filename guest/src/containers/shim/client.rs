@@ -88,14 +88,17 @@ impl ShimClient {
 /// berthd's process group never reaches it) and waits until it listens.
 /// Its stderr goes to `log`.
 pub async fn spawn(bundle: &Path, log_path: &Path) -> io::Result<()> {
-    let exe = std::env::current_exe()?;
+    // berthd's own image even when its file was replaced (an upgrade, a
+    // rebuild): the path would then name the new binary, or nothing.
+    let exe = Path::new("/proc/self/exe");
     let log = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
         .open(log_path)?;
     let mut cmd = tokio::process::Command::new(exe);
-    cmd.arg("shim")
+    cmd.arg0("berthd")
+        .arg("shim")
         .arg(bundle)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
