@@ -153,3 +153,22 @@ def test_containers_run_on_a_cgroup_v2_only_host(make_berthd, tmp_path):
     d.docker("stop", "-t", "0", "v2")
     assert inspect(d, "v2")["State"]["ExitCode"] == 137
     d.docker("rm", "v2")
+
+
+@pytest.mark.skipif(not Path("/usr/sbin/runc").exists(), reason="Debian's runc is not installed")
+def test_a_configured_runc_runtime_runs_containers(make_berthd):
+    d = make_berthd(config={"runtimes": {"debian-runc": {"path": "/usr/sbin/runc"}}})
+    d.docker("pull", "busybox")
+    bad = d.docker("run", "--rm", "--runtime", "nope", "busybox", "true", check=False)
+    assert bad.returncode == 125 and "unknown or invalid runtime name: nope" in bad.stderr
+    cp = d.docker("run", "--rm", "--runtime", "debian-runc", "-i", "busybox", "sh", "-c", "cat; exit 4",
+                  input="via runc\n", check=False)
+    assert (cp.returncode, cp.stdout) == (4, "via runc\n"), cp.stderr
+    d.docker("run", "-d", "--name", "rc", "--runtime", "debian-runc", "busybox", "sleep", "1000")
+    assert inspect(d, "rc")["HostConfig"]["Runtime"] == "debian-runc"
+    assert d.docker("exec", "rc", "sh", "-c", "echo in-exec; exit 2", check=False).stdout == "in-exec\n"
+    assert d.docker("exec", "rc", "sh", "-c", "exit 2", check=False).returncode == 2
+    d.docker("stop", "-t", "0", "rc")
+    assert inspect(d, "rc")["State"]["ExitCode"] == 137
+    d.docker("rm", "rc")
+    assert list((d.exec_root / "runtime" / "runc").iterdir()) == []

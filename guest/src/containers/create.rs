@@ -62,6 +62,23 @@ impl Containers {
             &host_config["LogConfig"],
         )
         .map_err(Error::invalid)?;
+        let runtime = match host_config["Runtime"].as_str().filter(|r| !r.is_empty()) {
+            Some(r) => r.to_string(),
+            None => {
+                let cfg = self.config.get();
+                cfg.default_runtime
+                    .clone()
+                    .unwrap_or_else(|| "berth".into())
+            }
+        };
+        let known = matches!(runtime.as_str(), "berth" | "runc")
+            || self.config.get().runtimes.contains_key(&runtime);
+        if !known {
+            return Err(Error::invalid(format!(
+                "unknown or invalid runtime name: {runtime}"
+            )));
+        }
+        host_config["Runtime"] = json!(runtime);
         let policy = host_config["RestartPolicy"]["Name"].as_str().unwrap_or("");
         if !matches!(policy, "" | "no") && host_config["AutoRemove"].as_bool().unwrap_or(false) {
             return Err(Error::invalid(

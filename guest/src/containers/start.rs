@@ -54,7 +54,7 @@ impl Containers {
         let c2 = c.clone();
         let bundle = blocking(move || {
             let b = me.prepare(&c2)?;
-            if let Some(msg) = me.check_command(&c2, &b.rootfs) {
+            if let Some(msg) = me.check_command(&c2, &b.rootfs).filter(|_| !b.init) {
                 let _ = me.unprepare(&c2);
                 return Err(Error::invalid(msg));
             }
@@ -75,6 +75,7 @@ impl Containers {
             stdin_once: c.config["StdinOnce"].as_bool().unwrap_or(false),
             log_config: self.log_config(&c),
             container_dir: self.store.dir(&c.id),
+            runtime: self.runtime_binary(&c),
         };
         let client = match self.spawn_shim(&cfg).await {
             Ok(client) => client,
@@ -164,6 +165,21 @@ impl Containers {
             }
         }
         executable::check(rootfs, &c.path, &env, cwd)
+    }
+
+    /// The runc-compatible binary the container runs with, or `None` for the
+    /// linked-in runtime (`berth`, also known as `runc`).
+    fn runtime_binary(&self, c: &Container) -> Option<shim::RuntimeBinary> {
+        let cfg = self.config.get();
+        let name = c.host_config["Runtime"].as_str().unwrap_or("");
+        cfg.runtimes.get(name).map(|rt| shim::RuntimeBinary {
+            path: if rt.path.is_empty() {
+                name.into()
+            } else {
+                rt.path.clone().into()
+            },
+            args: rt.runtime_args.clone(),
+        })
     }
 
     /// The container's log configuration, with the daemon's defaults for

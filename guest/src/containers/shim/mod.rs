@@ -31,6 +31,16 @@ pub struct ShimConfig {
     pub log_config: serde_json::Value,
     /// `data-root/containers/<id>`, where the log files live.
     pub container_dir: PathBuf,
+    /// A runc-compatible binary to run the container with, instead of the
+    /// linked-in runtime.
+    #[serde(default)]
+    pub runtime: Option<RuntimeBinary>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuntimeBinary {
+    pub path: PathBuf,
+    pub args: Vec<String>,
 }
 
 pub const CONFIG_FILE: &str = "shim.json";

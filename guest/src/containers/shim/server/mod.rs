@@ -12,6 +12,7 @@
 
 mod io;
 mod proc;
+mod runc;
 mod session;
 
 use std::cell::{Cell, RefCell};
@@ -57,6 +58,11 @@ pub fn main(bundle: &Path) -> ExitCode {
     };
     // Relative paths keep the console socket's address short whatever the
     // bundle's path; nothing else here depends on the working directory.
+    // A runtime binary's processes are reparented here when it exits.
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        eprintln!("berthd shim: cannot become a subreaper: {e}");
+        return ExitCode::from(1);
+    }
     if let Err(e) = std::env::set_current_dir(bundle) {
         eprintln!("berthd shim: cannot enter {}: {e}", bundle.display());
         return ExitCode::from(1);
@@ -207,9 +213,7 @@ async fn finish(shim: Rc<Shim>, code: i32) {
             path.display()
         );
     }
-    if let Err(e) = runtime::delete(&shim.cfg.id, &shim.cfg.state_root, true) {
-        eprintln!("berthd shim: {e}");
-    }
+    delete_runtime_state(&shim.cfg);
     shim.exit.send_replace(Some(info));
 }
 
@@ -341,10 +345,13 @@ fn start(shim: &Rc<Shim>) -> Response {
     };
     // A runtime state left by a shim that was killed mid-start would make
     // the create fail ("container already exists"); nothing else owns it.
-    if let Err(e) = runtime::delete(&cfg.id, &cfg.state_root, true) {
-        eprintln!("berthd shim: removing a stale runtime state: {e}");
-    }
-    match runtime::create_and_start(&cfg.id, &cfg.bundle, &cfg.state_root, io) {
+    delete_runtime_state(cfg);
+    let created = match &cfg.runtime {
+        Some(rt) => runc::create_and_start(rt, &cfg.id, &cfg.bundle, &cfg.state_root, io),
+        None => runtime::create_and_start(&cfg.id, &cfg.bundle, &cfg.state_root, io)
+            .map_err(|e| e.to_string()),
+    };
+    match created {
         Ok(pid) => {
             shim.init.pid.set(pid);
             if let Err(e) = shim.init.start_pumps(shim.log.clone()) {
@@ -368,7 +375,19 @@ fn start(shim: &Rc<Shim>) -> Response {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 exit.send_replace(Some(info));
             });
-            Response::error(e.to_string())
+            Response::error(e)
+        }
+    }
+}
+
+/// Removes the container's runtime state and cgroups, killing what is left.
+fn delete_runtime_state(cfg: &ShimConfig) {
+    match &cfg.runtime {
+        Some(rt) => runc::delete(rt, &cfg.id, &cfg.state_root),
+        None => {
+            if let Err(e) = runtime::delete(&cfg.id, &cfg.state_root, true) {
+                eprintln!("berthd shim: {e}");
+            }
         }
     }
 }
@@ -406,13 +425,17 @@ fn exec(shim: &Rc<Shim>, req: &protocol::ExecRequest, proc: &Rc<Proc>) -> Result
     let io = proc
         .prepare_io(tty, req.stdin, &shim.cfg.bundle)
         .map_err(|e| format!("cannot set up the exec's stdio: {e}"))?;
-    let result = runtime::exec(&shim.cfg.id, &shim.cfg.state_root, &path, io);
+    let cfg = &shim.cfg;
+    let result = match &cfg.runtime {
+        Some(rt) => runc::exec(rt, &cfg.id, &cfg.state_root, &path, io),
+        None => runtime::exec(&cfg.id, &cfg.state_root, &path, io).map_err(|e| e.to_string()),
+    };
     let _ = std::fs::remove_file(&path);
     let pid = match result {
         Ok(pid) => pid,
         Err(e) => {
             proc.abandon_io();
-            return Err(e.to_string());
+            return Err(e);
         }
     };
     proc.pid.set(pid);

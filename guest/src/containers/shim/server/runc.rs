@@ -1,0 +1,154 @@
+//! A runc-compatible runtime binary (a `runtimes` entry in daemon.json)
+//! instead of the linked-in libcontainer: `create` + `start`, `exec
+//! --detach`, `delete --force`. Its processes are handed to the shim by the
+//! kernel: the shim is a child subreaper, so when the runtime's own process
+//! exits, the container's process becomes the shim's child.
+
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::process::{Command, Stdio as CmdStdio};
+
+use crate::containers::runtime::ProcessIo;
+use crate::containers::shim::RuntimeBinary;
+
+/// `<runtime> [runtimeArgs] --root R --log L --log-format json <sub> [flags]
+/// [--console-socket S] <id>`, with the process's stdio.
+fn invoke(
+    rt: &RuntimeBinary,
+    state_root: &Path,
+    log: &Path,
+    sub: &str,
+    flags: &[OsString],
+    id: &str,
+    io: ProcessIo,
+) -> Result<(), String> {
+    let _ = std::fs::remove_file(log);
+    let mut cmd = Command::new(&rt.path);
+    cmd.args(&rt.args)
+        .arg("--root")
+        .arg(state_root.join("runc"))
+        .arg("--log")
+        .arg(log)
+        .arg("--log-format")
+        .arg("json")
+        .arg(sub)
+        .args(flags);
+    match io {
+        ProcessIo::Pipes(stdio) => {
+            let stdin: CmdStdio = match stdio.stdin {
+                Some(fd) => fd.into(),
+                None => CmdStdio::null(),
+            };
+            cmd.stdin(stdin)
+                .stdout(OwnedFd::from(stdio.stdout))
+                .stderr(OwnedFd::from(stdio.stderr));
+        }
+        ProcessIo::Console(socket) => {
+            // Relative to the bundle, the shim's and the runtime's working
+            // directory: a socket address holds 108 bytes.
+            let name = socket.file_name().unwrap_or_default().to_owned();
+            cmd.arg("--console-socket")
+                .arg(name)
+                .stdin(CmdStdio::null())
+                .stdout(CmdStdio::null())
+                .stderr(CmdStdio::null());
+        }
+    }
+    let status = cmd
+        .arg(id)
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", rt.path.display()))?;
+    if status.success() {
+        return Ok(());
+    }
+    Err(last_error(log).unwrap_or_else(|| format!("{} {sub} failed ({status})", rt.path.display())))
+}
+
+/// The last error message in the runtime's JSON log.
+fn last_error(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines().rev().find_map(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        if v["level"] != "error" {
+            return None;
+        }
+        v["msg"].as_str().map(String::from)
+    })
+}
+
+fn read_pid(path: &Path) -> Result<i32, String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| format!("the runtime wrote no pid to {}", path.display()))
+}
+
+fn quiet() -> Result<ProcessIo, String> {
+    let null = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .map(OwnedFd::from)
+            .map_err(|e| e.to_string())
+    };
+    Ok(ProcessIo::Pipes(crate::containers::runtime::Stdio {
+        stdin: None,
+        stdout: null()?,
+        stderr: null()?,
+    }))
+}
+
+pub fn create_and_start(
+    rt: &RuntimeBinary,
+    id: &str,
+    bundle: &Path,
+    state_root: &Path,
+    io: ProcessIo,
+) -> Result<i32, String> {
+    let log = bundle.join("runtime.log");
+    let pid_file = bundle.join("init.pid");
+    let flags: Vec<OsString> = vec![
+        "--bundle".into(),
+        bundle.into(),
+        "--pid-file".into(),
+        pid_file.clone().into(),
+    ];
+    invoke(rt, state_root, &log, "create", &flags, id, io)?;
+    if let Err(e) = invoke(rt, state_root, &log, "start", &[], id, quiet()?) {
+        delete(rt, id, state_root);
+        return Err(e);
+    }
+    read_pid(&pid_file)
+}
+
+pub fn exec(
+    rt: &RuntimeBinary,
+    id: &str,
+    state_root: &Path,
+    process_json: &Path,
+    io: ProcessIo,
+) -> Result<i32, String> {
+    let log = process_json.with_extension("log");
+    let pid_file = process_json.with_extension("pid");
+    let flags: Vec<OsString> = vec![
+        "--process".into(),
+        process_json.into(),
+        "--detach".into(),
+        "--pid-file".into(),
+        pid_file.clone().into(),
+    ];
+    let pid =
+        invoke(rt, state_root, &log, "exec", &flags, id, io).and_then(|()| read_pid(&pid_file));
+    let _ = std::fs::remove_file(&pid_file);
+    let _ = std::fs::remove_file(&log);
+    pid
+}
+
+pub fn delete(rt: &RuntimeBinary, id: &str, state_root: &Path) {
+    let log = state_root.join(format!("{id}-delete.log"));
+    if let Ok(io) = quiet() {
+        let _ = invoke(rt, state_root, &log, "delete", &["--force".into()], id, io);
+    }
+    let _ = std::fs::remove_file(&log);
+}
