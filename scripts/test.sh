@@ -18,6 +18,8 @@ else
 fi
 echo "test: cargo build"
 cargo build --workspace --locked
+echo "test: berth-container-init (static, next to berthd)"
+bash scripts/build-init.sh "${CARGO_TARGET_DIR:-target}/debug" >/dev/null
 if cargo clippy --version >/dev/null 2>&1; then
   echo "test: cargo clippy"
   cargo clippy --workspace --locked --all-targets -- -D warnings

@@ -124,18 +124,6 @@ def test_rmi_refuses_an_image_a_container_uses(make_berthd):
     assert d.docker("images", "-q").stdout.strip() == ""
 
 
-def test_running_is_refused_with_an_explanation(make_berthd):
-    # Until the runtime lands. (A foreground `docker run` attaches first, so the CLI
-    # reports the refused attach in its own words; -d and start show ours.)
-    d = make_berthd()
-    d.docker("pull", "busybox")
-    for args in (["run", "-d", "busybox", "true"], ["start", ps(d, "-a")[0][0] if ps(d, "-a") else "x"]):
-        cp = d.docker(*args, check=False)
-        assert cp.returncode != 0
-        assert "not supported by this Berth build yet" in cp.stderr, cp.stderr
-    assert d.running()
-
-
 def test_docker_py_create_and_list(make_berthd):
     d = make_berthd()
     c = d.client()

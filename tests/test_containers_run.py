@@ -81,7 +81,11 @@ def test_stop_uses_sigkill_after_the_timeout(d):
 def test_wait_kill_and_restart(d):
     # PID 1 only acts on signals it handles, as under dockerd.
     d.docker("run", "-d", "--name", "sleeper", "busybox", "sh", "-c",
-             "trap 'exit 42' USR1; while :; do sleep 0.1; done")
+             "trap 'exit 42' USR1; echo ready; while :; do sleep 0.1; done")
+    for _ in range(100):  # the trap is set once it says so
+        if d.docker("logs", "sleeper").stdout == "ready\n":
+            break
+        time.sleep(0.05)
     d.docker("kill", "-s", "USR1", "sleeper")
     assert d.docker("wait", "sleeper").stdout.strip() == "42"
     nr = d.docker("kill", "sleeper", check=False)
@@ -100,6 +104,9 @@ def test_exec_runs_in_the_container(d):
     assert d.docker("exec", "-u", "65534:65534", "host1", "id", "-u").stdout == "65534\n"
     cp = d.docker("exec", "host1", "sh", "-c", "exit 7", check=False)
     assert cp.returncode == 7
+    nf = d.docker("exec", "host1", "nosuch", check=False)
+    assert nf.returncode == 127  # dockerd puts the error on the stream, as stdout
+    assert 'exec: "nosuch": executable file not found in $PATH' in nf.stdout
     assert d.docker("exec", "-i", "host1", "cat", input="piped\n").stdout == "piped\n"
     d.docker("exec", "-d", "host1", "sh", "-c", "echo bg > /tmp/bg")
     for _ in range(50):

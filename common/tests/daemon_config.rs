@@ -598,6 +598,7 @@ fn key_table_matches_the_model() {
         fixed_cidr: Some(String::new()),
         seccomp_profile: Some(String::new()),
         default_shm_size: Some(String::new()),
+        init_path: Some("/".into()),
         cgroup_parent: Some(String::new()),
         ..Default::default()
     };

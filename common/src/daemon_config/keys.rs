@@ -128,7 +128,7 @@ pub static KEYS: &[KeyInfo] = &[
     key("hosts", K::StringList, false, true, "Addresses to listen on: unix://, tcp://, vsock://"),
     key("icc", K::Bool, false, true, "Enable inter-container communication on the default bridge"),
     key("init", K::Bool, false, true, "Run an init in containers to forward signals and reap processes"),
-    key("init-path", K::String, false, false, "Path to the init binary"),
+    key("init-path", K::String, false, true, "Path to the init binary"),
     key("insecure-registries", K::StringList, true, true, "Registries (host[:port] or CIDR) reached over plain HTTP or unverified TLS"),
     key("ip", K::String, false, false, "Host IP for port publishing from the default bridge"),
     key("ip-forward", K::Bool, false, true, "Enable IP forwarding in the system configuration"),

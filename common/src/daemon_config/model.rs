@@ -98,6 +98,13 @@ pub struct DaemonConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_shm_size: Option<String>,
     pub init: bool,
+    /// The init binary `init` and `--init` run; None = Berth's own, found
+    /// next to berthd.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_path_lossy"
+    )]
+    pub init_path: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cgroup_parent: Option<String>,
     pub exec_opts: Vec<String>,
@@ -184,6 +191,7 @@ impl Default for DaemonConfig {
             default_ulimits: BTreeMap::new(),
             default_shm_size: None,
             init: false,
+            init_path: None,
             cgroup_parent: None,
             exec_opts: Vec::new(),
             unsupported: BTreeMap::new(),

@@ -28,6 +28,10 @@ pub struct AttachOptions {
 enum Source {
     Ready(UnixStream),
     Pending(oneshot::Receiver<UnixStream>),
+    /// Started once the client's connection is taken over, as dockerd does
+    /// for exec: output must not reach the client before the 101 response,
+    /// or a client that reads the response through a buffer loses it.
+    Deferred(futures_util::future::BoxFuture<'static, std::result::Result<UnixStream, String>>),
 }
 
 /// An accepted attach or exec: ready to run once the client's connection
@@ -77,6 +81,7 @@ impl Containers {
                 });
             Source::Pending(rx)
         };
+        self.event("attach", &c, &[]);
         Ok(Session {
             tty,
             stdin,
@@ -105,12 +110,18 @@ impl Containers {
 }
 
 impl Session {
-    pub fn new(tty: bool, stdin: bool, detach: Vec<u8>, conn: UnixStream) -> Session {
+    /// A session whose stream comes from `start`, run after the takeover.
+    pub fn deferred(
+        tty: bool,
+        stdin: bool,
+        detach: Vec<u8>,
+        start: futures_util::future::BoxFuture<'static, std::result::Result<UnixStream, String>>,
+    ) -> Session {
         Session {
             tty,
             stdin,
             detach,
-            source: Source::Ready(conn),
+            source: Source::Deferred(start),
             on_exit: None,
         }
     }
@@ -121,12 +132,27 @@ impl Session {
     }
 
     /// Copies until the process ends, the client detaches or goes away.
-    pub async fn run(self, client: BoxIo) {
+    pub async fn run(self, mut client: BoxIo) {
         let conn = match self.source {
             Source::Ready(c) => c,
             Source::Pending(rx) => match rx.await {
                 Ok(c) => c,
                 Err(_) => return,
+            },
+            Source::Deferred(start) => match start.await {
+                Ok(c) => c,
+                Err(msg) => {
+                    // dockerd's way: the error on the stream, as stdout.
+                    let text = format!("{msg}\r\n");
+                    if !self.tty {
+                        let _ = client
+                            .write_all(&super::shim::protocol::header(1, text.len()))
+                            .await;
+                    }
+                    let _ = client.write_all(text.as_bytes()).await;
+                    let _ = client.shutdown().await;
+                    return;
+                }
             },
         };
         let (mut shim_rd, mut shim_wr) = conn.into_split();

@@ -22,6 +22,9 @@ pub struct Bundle {
     /// Holds `config.json`; the runtime's bundle path.
     pub dir: PathBuf,
     pub rootfs: PathBuf,
+    /// An init runs the command: the init, not the runtime, reports a command
+    /// that cannot run (tini's message, exit 127), after a successful start.
+    pub init: bool,
 }
 
 impl Containers {
@@ -53,6 +56,15 @@ impl Containers {
             files.join("hosts"),
             files.join("hostname"),
         );
+        let daemon = self.config.get();
+        let init = if spec::wants_init(&body, daemon.init) {
+            Some(init_binary(
+                daemon.init_path.as_deref(),
+                &default_init_locations(),
+            )?)
+        } else {
+            None
+        };
         let input = SpecInput {
             config: &body,
             image_config: &image_config["config"],
@@ -69,6 +81,7 @@ impl Containers {
             default_ulimits: &[],
             cgroup_v2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
             bounding_set: spec::host_bounding_set,
+            init: init.as_deref(),
         };
         let mut spec = spec::build(&input)?;
         let seccomp = seccomp_for(&spec, &c.host_config)?;
@@ -78,7 +91,11 @@ impl Containers {
         let dir = self.bundle_dir(&c.id);
         ensure_dir(&dir, 0o700)?;
         runtime::write_config(&dir, &spec)?;
-        Ok(Bundle { dir, rootfs })
+        Ok(Bundle {
+            dir,
+            rootfs,
+            init: init.is_some(),
+        })
     }
 
     /// Where the runtime puts the container's cgroups.
@@ -203,6 +220,57 @@ fn copy_up(rootfs: &Path, dest: &str, volume: &Path) {
     if !matches!(status, Ok(s) if s.success()) {
         tracing::warn!(dest, volume = %volume.display(), "copying the image's files into a new volume failed");
     }
+}
+
+/// The init's file name, in Berth's build output and packages.
+const INIT_BINARY: &str = "berth-container-init";
+
+/// Where Berth's init is looked for unless `init-path` names one: next to
+/// berthd (a build tree: scripts/build-init.sh puts it there), then where
+/// packages and `scripts/start-native.sh` install it.
+fn default_init_locations() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+    {
+        dirs.push(dir);
+    }
+    dirs.push("/usr/libexec/berth".into());
+    dirs.push("/usr/local/libexec/berth".into());
+    dirs.into_iter().map(|d| d.join(INIT_BINARY)).collect()
+}
+
+/// The init binary to mount: `init-path` (a bare name is looked up in PATH,
+/// as dockerd does), else the first of `locations` that exists.
+fn init_binary(configured: Option<&Path>, locations: &[PathBuf]) -> Result<PathBuf> {
+    let (candidates, hint) = match configured {
+        None => (
+            locations.to_vec(),
+            "build it with scripts/build-init.sh, or set \"init-path\" in daemon.json".to_string(),
+        ),
+        Some(path) if path.components().count() > 1 => (
+            vec![path.to_path_buf()],
+            format!("\"init-path\" is {}", path.display()),
+        ),
+        Some(name) => (
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .map(|dir| dir.join(name))
+                .collect(),
+            format!("\"init-path\" is {}, looked up in PATH", name.display()),
+        ),
+    };
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+            Error::system(format!(
+                "cannot run the container with an init: none found at {} ({hint})",
+                looked.join(", ")
+            ))
+        })
 }
 
 /// The Config + HostConfig a container was created with, as the spec builder takes them.
@@ -468,5 +536,51 @@ mod run_tests {
             }
         }
         std::fs::remove_dir_all(&root).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod init_tests {
+    use super::*;
+
+    #[test]
+    fn the_init_is_the_configured_one_else_the_first_found() {
+        let dir = std::env::temp_dir().join(format!("berth-init-lookup-{}", std::process::id()));
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::create_dir_all(&a).unwrap();
+        let in_b = b.join(INIT_BINARY);
+        std::fs::write(&in_b, "").unwrap();
+        let locations = [a.join(INIT_BINARY), in_b.clone()];
+        assert_eq!(init_binary(None, &locations).unwrap(), in_b);
+
+        let e = init_binary(None, &locations[..1]).unwrap_err();
+        assert!(
+            e.message
+                .contains(&a.join(INIT_BINARY).display().to_string())
+                && e.message.contains("init-path"),
+            "{}",
+            e.message
+        );
+
+        let tini = dir.join("tini");
+        std::fs::write(&tini, "").unwrap();
+        assert_eq!(init_binary(Some(&tini), &locations).unwrap(), tini);
+        let missing = dir.join("missing");
+        let e = init_binary(Some(&missing), &locations).unwrap_err();
+        assert!(
+            e.message.contains(&missing.display().to_string()),
+            "{}",
+            e.message
+        );
+        // A bare name is looked up in PATH, never in Berth's own locations.
+        assert_eq!(
+            init_binary(Some(Path::new("sh")), &locations).unwrap(),
+            std::env::split_paths(&std::env::var_os("PATH").unwrap())
+                .map(|d| d.join("sh"))
+                .find(|p| p.is_file())
+                .unwrap()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

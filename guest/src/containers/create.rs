@@ -51,11 +51,11 @@ impl Containers {
             host_config["NetworkMode"] = json!("bridge");
         }
 
-        let log_config = &host_config["LogConfig"];
-        if log_config["Type"].as_str().unwrap_or("").is_empty() {
-            let cfg = self.config.get();
-            host_config["LogConfig"] = json!({"Type": cfg.log_driver, "Config": cfg.log_opts});
+        super::spec::validate(body)?;
+        if let Some(sig) = config["StopSignal"].as_str().filter(|s| !s.is_empty()) {
+            super::stop::parse_signal(sig)?;
         }
+        merge_log_config(&mut host_config, &self.config.get());
         super::logs::LogConfig::from_host_config(
             &id,
             std::path::Path::new("/"),
@@ -362,6 +362,28 @@ fn command(config: &Value) -> Result<(String, Vec<String>)> {
     match words.next() {
         Some(p) if !p.is_empty() => Ok((p, words.collect())),
         _ => Err(Error::invalid("no command specified")),
+    }
+}
+
+/// dockerd's merge: an empty driver is the daemon's, and with the daemon's
+/// driver come its options for the keys the container does not set.
+fn merge_log_config(host_config: &mut Value, daemon: &berth_common::daemon_config::DaemonConfig) {
+    let lc = &mut host_config["LogConfig"];
+    if !lc.is_object() {
+        *lc = json!({});
+    }
+    if lc["Type"].as_str().unwrap_or("").is_empty() {
+        lc["Type"] = json!(daemon.log_driver);
+    }
+    if !lc["Config"].is_object() {
+        lc["Config"] = json!({});
+    }
+    if lc["Type"] == json!(daemon.log_driver) {
+        for (k, v) in &daemon.log_opts {
+            if lc["Config"].get(k).is_none() {
+                lc["Config"][k] = json!(v);
+            }
+        }
     }
 }
 

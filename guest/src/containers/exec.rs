@@ -110,6 +110,22 @@ impl Containers {
             )));
         }
         let process = self.exec_process(&c, &exec.config)?;
+        let precheck = self.rootfs_of(&c).and_then(|rootfs| {
+            let env: Vec<String> = process["env"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect();
+            let cmd0 = process["args"][0].as_str().unwrap_or("");
+            let cwd = process["cwd"].as_str().unwrap_or("/");
+            super::executable::check(&rootfs, cmd0, &env, cwd).map(|msg| {
+                msg.replace(
+                    "failed to create task for container: OCI runtime create failed",
+                    "OCI runtime exec failed: exec failed",
+                )
+            })
+        });
         let cfg = &exec.config;
         let stdin = cfg.attach_stdin && !detach;
         let req = ExecRequest {
@@ -120,18 +136,6 @@ impl Containers {
             stderr: cfg.attach_stderr && !detach,
             detached: detach,
         };
-        let (pid, conn) = match self.shim(&c.id).exec(req).await {
-            Ok(r) => r,
-            Err(e) => {
-                let mut st = exec.state.lock().unwrap_or_else(|p| p.into_inner());
-                st.running = false;
-                st.exit_code = Some(super::executable::exit_code_for(&e.to_string()));
-                return Err(Error::system(format!(
-                    "OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown"
-                )));
-            }
-        };
-        exec.state.lock().unwrap_or_else(|p| p.into_inner()).pid = pid as i64;
         let cmd = cfg.cmd.clone().unwrap_or_default().join(" ");
         let attr = format!("exec_start: {cmd}");
         self.event(&attr, &c, &[("execID", id)]);
@@ -150,7 +154,34 @@ impl Containers {
                 &[("execID", &exec2.id), ("exitCode", &code)],
             );
         };
+        let shim = self.shim(&c.id);
+        let exec3 = exec.clone();
+        // Runs the exec; on failure records it as dockerd does and says why
+        // on the stream the client already holds.
+        let launch = async move {
+            if let Some(msg) = precheck {
+                let mut st = exec3.state.lock().unwrap_or_else(|p| p.into_inner());
+                st.running = false;
+                st.exit_code = Some(super::executable::exit_code_for(&msg));
+                return Err(msg);
+            }
+            match shim.exec(req).await {
+                Ok((pid, conn)) => {
+                    exec3.state.lock().unwrap_or_else(|p| p.into_inner()).pid = pid as i64;
+                    Ok(conn)
+                }
+                Err(e) => {
+                    let mut st = exec3.state.lock().unwrap_or_else(|p| p.into_inner());
+                    st.running = false;
+                    st.exit_code = Some(super::executable::exit_code_for(&e.to_string()));
+                    Err(format!(
+                        "OCI runtime exec failed: exec failed: unable to start container process: {e}: unknown"
+                    ))
+                }
+            }
+        };
         if detach {
+            let conn = launch.await.map_err(Error::system)?;
             tokio::spawn(async move {
                 if let Some(code) = drain_to_exit(conn).await {
                     record(code);
@@ -160,7 +191,7 @@ impl Containers {
         }
         let keys = parse_detach_keys(cfg.detach_keys.as_deref().unwrap_or(""))?;
         Ok(Some(
-            Session::new(cfg.tty, stdin, keys, conn).on_exit(record),
+            Session::deferred(cfg.tty, stdin, keys, Box::pin(launch)).on_exit(record),
         ))
     }
 
@@ -196,6 +227,13 @@ impl Containers {
             .resize(Some(exec.id.clone()), height, width)
             .await
             .map_err(|e| Error::system(e.to_string()))
+    }
+
+    fn rootfs_of(&self, c: &super::record::Container) -> Option<std::path::PathBuf> {
+        let bundle = self.exec_root.join("containers").join(&c.id);
+        let spec: Value =
+            serde_json::from_slice(&std::fs::read(bundle.join("config.json")).ok()?).ok()?;
+        spec["root"]["path"].as_str().map(std::path::PathBuf::from)
     }
 
     /// The OCI process for an exec: the container's own process with the

@@ -60,6 +60,15 @@ impl Containers {
                     .collect()
             })
             .unwrap_or_default();
+        let name_res = filters
+            .get("name")
+            .into_iter()
+            .flatten()
+            .map(|n| {
+                regex::Regex::new(n)
+                    .map_err(|e| Error::invalid(format!("invalid filter 'name={n}': {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let any = |key: &str, pred: &dyn Fn(&str) -> bool| {
             filters.get(key).is_none_or(|v| v.iter().any(|x| pred(x)))
         };
@@ -69,11 +78,10 @@ impl Containers {
                 || filters.contains_key("status")
                 || filters.contains_key("exited"))
                 && any("id", &|x| c.id.starts_with(x))
-                && any("name", &|x| {
-                    c.name
-                        .trim_start_matches('/')
-                        .contains(x.trim_start_matches('/'))
-                })
+                && (name_res.is_empty()
+                    || name_res.iter().any(|re| {
+                        re.is_match(&c.name) || re.is_match(c.name.trim_start_matches('/'))
+                    }))
                 && any("status", &|x| c.state.status == x)
                 && any("health", &|x| {
                     c.state
@@ -132,7 +140,12 @@ impl Containers {
             "ResolvConfPath": files.join("resolv.conf"),
             "HostnamePath": files.join("hostname"),
             "HostsPath": files.join("hosts"),
-            "LogPath": files.join(format!("{}-json.log", c.id)),
+            // dockerd shows the path for json-file logs once there are any.
+            "LogPath": if c.host_config["LogConfig"]["Type"] == "json-file" && c.state.started_at != ZERO_TIME {
+                files.join(format!("{}-json.log", c.id)).display().to_string()
+            } else {
+                String::new()
+            },
             "Name": c.name,
             "RestartCount": c.restart_count,
             "Driver": "overlay2",

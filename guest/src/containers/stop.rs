@@ -34,7 +34,9 @@ impl Containers {
             }
             return Err(Error::new(Kind::NotModified, "container already stopped"));
         }
-        self.stop_locked(&c, &live, timeout, signal).await
+        self.stop_locked(&c, &live, timeout, signal).await?;
+        self.event("stop", &c, &[]);
+        Ok(())
     }
 
     /// Sends the stop signal, waits the grace time, then SIGKILL.

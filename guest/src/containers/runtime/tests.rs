@@ -139,6 +139,7 @@ fn make_bundle_with(
         default_ulimits: &[],
         cgroup_v2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
         bounding_set: spec::host_bounding_set,
+        init: None,
     };
     let mut spec = spec::build(&input).unwrap();
 

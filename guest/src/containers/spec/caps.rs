@@ -125,6 +125,28 @@ fn normalize(names: &[String]) -> Result<Vec<Normalized>> {
         .collect()
 }
 
+/// Both lists, with dockerd's `validateCapabilities` messages, which name the
+/// list that holds the unknown capability.
+fn normalize_lists(
+    adds: &[String],
+    drops: &[String],
+) -> Result<(Vec<Normalized>, Vec<Normalized>)> {
+    let adds =
+        normalize(adds).map_err(|e| Error::invalid(format!("invalid CapAdd: {}", e.message)))?;
+    let drops =
+        normalize(drops).map_err(|e| Error::invalid(format!("invalid CapDrop: {}", e.message)))?;
+    Ok((adds, drops))
+}
+
+/// Only the names, as dockerd checks them at create (privileged or not).
+pub(super) fn validate(hc: &HostConfig) -> Result<()> {
+    normalize_lists(
+        hc.cap_add.as_deref().unwrap_or_default(),
+        hc.cap_drop.as_deref().unwrap_or_default(),
+    )
+    .map(|_| ())
+}
+
 /// The capability list in docker's order, without duplicates.
 pub(super) fn tweak(
     adds: &[String],
@@ -140,8 +162,7 @@ pub(super) fn tweak(
     if privileged {
         return host_all();
     }
-    let adds = normalize(adds)?;
-    let drops = normalize(drops)?;
+    let (adds, drops) = normalize_lists(adds, drops)?;
     let has_all = |l: &[Normalized]| l.iter().any(|n| matches!(n, Normalized::All));
     let caps_of = |l: &[Normalized]| -> Vec<C> {
         l.iter()

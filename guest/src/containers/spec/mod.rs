@@ -4,10 +4,11 @@
 //! error messages for bad input, so that clients see what they see with docker.
 //!
 //! Pure: it reads only the container's own `etc/passwd` and `etc/group` (and,
-//! for privileged containers, the host's capability bounding set through an
-//! injectable function). Nothing is created, mounted or started here.
+//! for privileged containers, the host's capability bounding set and device
+//! nodes through injectable functions). Nothing is created, mounted or started here.
 
 mod caps;
+mod devices;
 mod mounts;
 mod process;
 mod resources;
@@ -22,8 +23,8 @@ use std::path::Path;
 
 use bollard_stubs::models::{ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum};
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxNamespace, LinuxNamespaceType, LinuxSeccomp, ProcessBuilder, Root, Spec,
-    UserBuilder,
+    LinuxBuilder, LinuxDevice, LinuxNamespace, LinuxNamespaceType, LinuxSeccomp, ProcessBuilder,
+    Root, Spec, UserBuilder,
 };
 
 use crate::errdefs::{Error, Result};
@@ -60,6 +61,25 @@ pub struct SpecInput<'a> {
     /// The host's capability bounding set as a bit mask (`CapBnd`). Only
     /// privileged containers and `--cap-add ALL` call it; tests inject a fixed set.
     pub bounding_set: fn() -> std::io::Result<u64>,
+    /// The init binary on the host, when the container runs one in front of
+    /// its command ([`wants_init`]): mounted at [`INIT_IN_CONTAINER`].
+    pub init: Option<&'a Path>,
+}
+
+/// Where dockerd mounts its init (docker-init, i.e. tini), which images and
+/// scripts may rely on.
+pub const INIT_IN_CONTAINER: &str = "/sbin/docker-init";
+
+/// Whether the container runs an init as PID 1: its `HostConfig.Init`, else
+/// the daemon's `init` default; never in a PID namespace it shares (the host's,
+/// another container's), where PID 1 is someone else already (moby's `WithInit`).
+pub fn wants_init(config: &ContainerCreateBody, daemon_default: bool) -> bool {
+    let Some(hc) = config.host_config.as_ref() else {
+        return daemon_default;
+    };
+    let pid_mode = hc.pid_mode.as_deref().unwrap_or_default();
+    let own_pid_namespace = pid_mode != "host" && !pid_mode.starts_with("container:");
+    own_pid_namespace && hc.init.unwrap_or(daemon_default)
 }
 
 /// The names (`CAP_CHOWN`, …) in the spec's bounding set: the capabilities
@@ -89,8 +109,40 @@ pub fn all_capabilities() -> Vec<String> {
     caps::all_names(caps::host_bounding_set().unwrap_or(0))
 }
 
+/// The checks dockerd makes when the container is created (`verifyContainerSettings`),
+/// which need neither the image nor the host: security options, capability names,
+/// resources and the OOM score adjustment. [`build`] makes them too.
+pub fn validate(config: &ContainerCreateBody) -> Result<()> {
+    let default_hc = HostConfig::default();
+    let hc = config.host_config.as_ref().unwrap_or(&default_hc);
+    SecurityOpts::parse(hc.security_opt.as_deref().unwrap_or_default())?;
+    caps::validate(hc)?;
+    resources::build(hc, hc.privileged.unwrap_or(false))?;
+    checked_oom_score_adj(hc)?;
+    Ok(())
+}
+
+fn checked_oom_score_adj(hc: &HostConfig) -> Result<i64> {
+    let adj = hc.oom_score_adj.unwrap_or(0);
+    if !(-1000..=1000).contains(&adj) {
+        return Err(Error::invalid(format!(
+            "Invalid value {adj}, range for oom score adj is [-1000, 1000]"
+        )));
+    }
+    Ok(adj)
+}
+
 /// The spec for one container, or dockerd's error for the input that makes it impossible.
 pub fn build(input: &SpecInput) -> Result<Spec> {
+    build_with_devices(input, devices::host_devices)
+}
+
+/// [`build`] with the host's device nodes (only privileged containers read them) injected.
+fn build_with_devices(
+    input: &SpecInput,
+    host_devices: fn() -> std::io::Result<Vec<LinuxDevice>>,
+) -> Result<Spec> {
+    validate(input.config)?;
     let default_hc = HostConfig::default();
     let hc = input.config.host_config.as_ref().unwrap_or(&default_hc);
     let privileged = hc.privileged.unwrap_or(false);
@@ -99,7 +151,10 @@ pub fn build(input: &SpecInput) -> Result<Spec> {
 
     let namespaces = Namespaces::from_input(input, hc)?;
 
-    let args = process::args(input.config, input.image_config)?;
+    let mut args = process::args(input.config, input.image_config)?;
+    if input.init.is_some() {
+        args.splice(0..0, [INIT_IN_CONTAINER.to_string(), "--".to_string()]);
+    }
     let cwd = process::cwd(input.config, input.image_config)?;
     let user_spec = match input.config.user.as_deref() {
         Some(u) if !u.is_empty() => u.to_string(),
@@ -120,12 +175,7 @@ pub fn build(input: &SpecInput) -> Result<Spec> {
     let capabilities = caps::build(hc, privileged, input.bounding_set)?;
     let rlimits = resources::rlimits(hc, input.default_ulimits)?;
 
-    let oom_score_adj = hc.oom_score_adj.unwrap_or(0);
-    if !(-1000..=1000).contains(&oom_score_adj) {
-        return Err(Error::invalid(format!(
-            "Invalid value {oom_score_adj}, range for oom score adj is [-1000, 1000]"
-        )));
-    }
+    let oom_score_adj = checked_oom_score_adj(hc)?;
 
     let user = UserBuilder::default()
         .uid(exec_user.uid)
@@ -164,6 +214,11 @@ pub fn build(input: &SpecInput) -> Result<Spec> {
                 .unwrap_or_else(default_readonly_paths),
         )
     };
+    let devices = if privileged {
+        host_devices().map_err(|e| Error::system(format!("reading the host's devices: {e}")))?
+    } else {
+        Vec::new()
+    };
     let seccomp = if privileged || security.seccomp_unconfined {
         None
     } else {
@@ -174,8 +229,9 @@ pub fn build(input: &SpecInput) -> Result<Spec> {
         .namespaces(namespaces.list)
         .resources(resources)
         .cgroups_path(input.cgroups_path.clone())
-        // The runtime creates the standard device nodes itself (runtime-spec "default devices").
-        .devices(Vec::new())
+        // The runtime creates the standard device nodes itself (runtime-spec "default devices");
+        // a privileged container also gets every device of the host, as with dockerd.
+        .devices(devices)
         .masked_paths(masked)
         .readonly_paths(readonly)
         .sysctl(sysctl)

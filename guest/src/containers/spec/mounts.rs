@@ -11,7 +11,7 @@ use bollard_stubs::models::{
 use oci_spec::runtime::Mount;
 
 use super::process::clean_abs;
-use super::SpecInput;
+use super::{SpecInput, INIT_IN_CONTAINER};
 use crate::errdefs::{Error, Result};
 
 /// dockerd's default ShmSize.
@@ -183,6 +183,18 @@ pub(super) fn build(
             !overridden
         })
         .collect();
+    // moby adds the init's mount with the defaults, so a user mount on its path replaces it.
+    if let Some(init) = input
+        .init
+        .filter(|_| !seen.contains(Path::new(INIT_IN_CONTAINER)))
+    {
+        all.push(mount(
+            INIT_IN_CONTAINER,
+            "bind",
+            &init.to_string_lossy(),
+            &["bind", "ro"],
+        ));
+    }
     user.sort_by_key(|(dest, _)| dest.components().count());
     all.extend(user.into_iter().map(|(_, m)| m));
     Ok(Mounts {

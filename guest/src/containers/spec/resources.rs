@@ -93,8 +93,8 @@ pub(super) fn build(hc: &HostConfig, privileged: bool) -> Result<LinuxResources>
         ));
     }
     let devices = if privileged {
-        // Device nodes of the host are not created for privileged containers
-        // yet; the cgroup lets them use whatever they mknod.
+        // Privileged containers get the host's device nodes (spec::devices)
+        // and may use any device, as with dockerd.
         vec![rule(true, None, None, None, "rwm")]
     } else {
         let mut d = default_device_rules();

@@ -62,6 +62,19 @@ fn failing_bounding() -> std::io::Result<u64> {
     Err(std::io::Error::other("must not be read"))
 }
 
+fn fake_devices() -> std::io::Result<Vec<oci_spec::runtime::LinuxDevice>> {
+    let mut kmsg = oci_spec::runtime::LinuxDevice::default();
+    kmsg.set_path(PathBuf::from("/dev/kmsg"));
+    kmsg.set_typ(oci_spec::runtime::LinuxDeviceType::C);
+    kmsg.set_major(1);
+    kmsg.set_minor(11);
+    Ok(vec![kmsg])
+}
+
+fn failing_devices() -> std::io::Result<Vec<oci_spec::runtime::LinuxDevice>> {
+    Err(std::io::Error::other("must not be read"))
+}
+
 const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 struct Case {
@@ -72,6 +85,7 @@ struct Case {
     cgroup_v2: bool,
     ulimits: Vec<(String, i64, i64)>,
     resolv: PathBuf,
+    init: Option<PathBuf>,
 }
 
 impl Case {
@@ -87,44 +101,53 @@ impl Case {
             cgroup_v2: false,
             ulimits: vec![("nofile".into(), 1024, 1024)],
             resolv: PathBuf::from("/var/lib/berth/containers/x/resolv.conf"),
+            init: None,
         }
     }
     fn hc(&mut self) -> &mut HostConfig {
         self.cfg.host_config.as_mut().unwrap()
     }
     fn build(&self) -> crate::errdefs::Result<Spec> {
-        build(&SpecInput {
-            config: &self.cfg,
-            image_config: &self.image,
-            rootfs: &self.root.0,
-            hostname: "0123456789ab",
-            etc_files: EtcFiles {
-                resolv_conf: Some(&self.resolv),
-                hosts: Some(Path::new("/var/lib/berth/containers/x/hosts")),
-                hostname: Some(Path::new("/var/lib/berth/containers/x/hostname")),
+        build_with_devices(
+            &SpecInput {
+                config: &self.cfg,
+                image_config: &self.image,
+                rootfs: &self.root.0,
+                hostname: "0123456789ab",
+                etc_files: EtcFiles {
+                    resolv_conf: Some(&self.resolv),
+                    hosts: Some(Path::new("/var/lib/berth/containers/x/hosts")),
+                    hostname: Some(Path::new("/var/lib/berth/containers/x/hostname")),
+                },
+                cgroups_path: format!("/berth/{ID}"),
+                netns: self.netns.as_deref(),
+                seccomp: Some(Default::default()),
+                default_ulimits: &self.ulimits,
+                cgroup_v2: self.cgroup_v2,
+                bounding_set: failing_bounding,
+                init: self.init.as_deref(),
             },
-            cgroups_path: format!("/berth/{ID}"),
-            netns: self.netns.as_deref(),
-            seccomp: Some(Default::default()),
-            default_ulimits: &self.ulimits,
-            cgroup_v2: self.cgroup_v2,
-            bounding_set: failing_bounding,
-        })
+            failing_devices,
+        )
     }
     fn build_with(&self, bounding: fn() -> std::io::Result<u64>) -> crate::errdefs::Result<Spec> {
-        build(&SpecInput {
-            config: &self.cfg,
-            image_config: &self.image,
-            rootfs: &self.root.0,
-            hostname: "0123456789ab",
-            etc_files: EtcFiles::default(),
-            cgroups_path: format!("/berth/{ID}"),
-            netns: None,
-            seccomp: Some(Default::default()),
-            default_ulimits: &[],
-            cgroup_v2: false,
-            bounding_set: bounding,
-        })
+        build_with_devices(
+            &SpecInput {
+                config: &self.cfg,
+                image_config: &self.image,
+                rootfs: &self.root.0,
+                hostname: "0123456789ab",
+                etc_files: EtcFiles::default(),
+                cgroups_path: format!("/berth/{ID}"),
+                netns: None,
+                seccomp: Some(Default::default()),
+                default_ulimits: &[],
+                cgroup_v2: false,
+                bounding_set: bounding,
+                init: None,
+            },
+            fake_devices,
+        )
     }
     fn err(&self) -> crate::errdefs::Error {
         self.build().expect_err("expected an error")
@@ -309,15 +332,16 @@ fn user_of(c: &Case) -> (u32, u32, Vec<u32>, String) {
 fn user_resolution() {
     type Want = (u32, u32, &'static [u32], &'static str);
     let cases: &[(&str, Want)] = &[
-        ("", (0, 0, &[10], "/root")),
-        ("app", (1000, 1000, &[10, 29], "/home/app")),
-        ("1000", (1000, 1000, &[10, 29], "/home/app")),
-        ("4242", (4242, 0, &[], "/")),
-        ("app:staff", (1000, 50, &[], "/home/app")),
-        ("1000:50", (1000, 50, &[], "/home/app")),
-        ("app:777", (1000, 777, &[], "/home/app")),
-        ("4242:4343", (4242, 4343, &[], "/")),
-        ("daemon", (1, 1, &[], "/usr/sbin")),
+        // moby puts the primary group first among the supplementary ones.
+        ("", (0, 0, &[0, 10], "/root")),
+        ("app", (1000, 1000, &[1000, 10, 29], "/home/app")),
+        ("1000", (1000, 1000, &[1000, 10, 29], "/home/app")),
+        ("4242", (4242, 0, &[0], "/")),
+        ("app:staff", (1000, 50, &[50], "/home/app")),
+        ("1000:50", (1000, 50, &[50], "/home/app")),
+        ("app:777", (1000, 777, &[777], "/home/app")),
+        ("4242:4343", (4242, 4343, &[4343], "/")),
+        ("daemon", (1, 1, &[1], "/usr/sbin")),
     ];
     for (spec, (uid, gid, groups, home)) in cases {
         let mut c = Case::new();
@@ -338,7 +362,7 @@ fn user_resolution() {
     let mut c = Case::new();
     c.cfg.user = Some("app".into());
     c.hc().group_add = Some(strs(&["staff", "1234", "audio"]));
-    assert_eq!(user_of(&c).2, vec![10, 29, 50, 1234]);
+    assert_eq!(user_of(&c).2, vec![1000, 10, 29, 50, 1234]);
 }
 
 #[test]
@@ -441,8 +465,14 @@ fn capabilities_default_add_drop() {
 
     c.hc().cap_add = Some(strs(&["foo"]));
     let e = c.err();
-    assert_eq!(e.message, "unknown capability: \"CAP_FOO\"");
+    assert_eq!(e.message, "invalid CapAdd: unknown capability: \"CAP_FOO\"");
     assert_eq!(e.kind, Kind::InvalidParameter);
+    c.hc().cap_add = None;
+    c.hc().cap_drop = Some(strs(&["CAP_BAR"]));
+    assert_eq!(
+        c.err().message,
+        "invalid CapDrop: unknown capability: \"CAP_BAR\""
+    );
 }
 
 #[test]
@@ -982,6 +1012,7 @@ fn privileged_unmasks_and_opens_devices() {
     assert!(devs
         .iter()
         .any(|d| d.allow() && d.major() == Some(1) && d.minor() == Some(3)));
+    assert_eq!(linux.devices().as_deref(), Some(&[][..]));
 
     let mut c = Case::new();
     c.hc().privileged = Some(true);
@@ -1000,6 +1031,8 @@ fn privileged_unmasks_and_opens_devices() {
     assert_eq!(devs.len(), 1);
     assert!(devs[0].allow());
     assert!(opts(mount_at(&spec, "/sys").unwrap()).contains(&"rw".into()));
+    // the host's device nodes
+    assert_eq!(linux.devices().clone().unwrap(), fake_devices().unwrap());
 }
 
 #[test]
@@ -1079,4 +1112,118 @@ fn serialises_and_parses_back() {
     assert_eq!(v["linux"]["cgroupsPath"], format!("/berth/{ID}"));
     assert_eq!(v["process"]["consoleSize"]["width"], 80);
     assert_eq!(v["process"]["terminal"], true);
+}
+
+#[test]
+fn init_runs_in_front_of_the_command_from_a_read_only_mount() {
+    let mut c = Case::new();
+    c.image = json!({"Entrypoint": ["/ep"], "Cmd": ["a", "b"]});
+    let spec = c.build().unwrap();
+    assert_eq!(args(&spec), strs(&["/ep", "a", "b"]));
+    assert!(mount_at(&spec, "/sbin/docker-init").is_none());
+
+    c.init = Some(PathBuf::from("/usr/libexec/berth/berth-container-init"));
+    let spec = c.build().unwrap();
+    assert_eq!(
+        args(&spec),
+        strs(&["/sbin/docker-init", "--", "/ep", "a", "b"])
+    );
+    let m = mount_at(&spec, "/sbin/docker-init").unwrap();
+    assert_eq!(m.typ().as_deref(), Some("bind"));
+    assert_eq!(
+        m.source().as_deref(),
+        Some(Path::new("/usr/libexec/berth/berth-container-init"))
+    );
+    assert_eq!(opts(m), strs(&["bind", "ro"]));
+    // With dockerd's defaults, before the container's own mounts.
+    let dests: Vec<_> = spec
+        .mounts()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|m| m.destination().to_str().unwrap().to_string())
+        .collect();
+    let init_at = dests.iter().position(|d| d == "/sbin/docker-init").unwrap();
+    let resolv_at = dests.iter().position(|d| d == "/etc/resolv.conf").unwrap();
+    assert!(init_at < resolv_at, "{dests:?}");
+
+    // A bind on the same path replaces it, as in moby.
+    c.hc().binds = Some(strs(&["/opt/tini:/sbin/docker-init:ro"]));
+    let spec = c.build().unwrap();
+    let m = mount_at(&spec, "/sbin/docker-init").unwrap();
+    assert_eq!(m.source().as_deref(), Some(Path::new("/opt/tini")));
+    let count = spec
+        .mounts()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .filter(|m| m.destination() == Path::new("/sbin/docker-init"))
+        .count();
+    assert_eq!(count, 1);
+}
+
+#[test]
+fn init_is_the_container_s_choice_else_the_daemon_s() {
+    // (HostConfig.Init, daemon "init", PidMode, runs an init)
+    let table: &[(Option<bool>, bool, Option<&str>, bool)] = &[
+        (None, false, None, false),
+        (None, true, None, true),
+        (Some(true), false, None, true),
+        (Some(false), true, None, false),
+        (Some(true), false, Some("private"), true),
+        // In the host's PID namespace, PID 1 is the host's own.
+        (Some(true), false, Some("host"), false),
+        (None, true, Some("host"), false),
+        (Some(true), true, Some("container:other"), false),
+    ];
+    for &(init, default, pid_mode, want) in table {
+        let cfg = ContainerCreateBody {
+            host_config: Some(HostConfig {
+                init,
+                pid_mode: pid_mode.map(String::from),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            wants_init(&cfg, default),
+            want,
+            "{init:?} {default} {pid_mode:?}"
+        );
+    }
+    assert!(wants_init(&ContainerCreateBody::default(), true));
+    assert!(!wants_init(&ContainerCreateBody::default(), false));
+}
+
+#[test]
+fn validate_makes_the_create_time_checks() {
+    let mut c = Case::new();
+    assert!(validate(&c.cfg).is_ok());
+    c.hc().memory = Some(1 << 20);
+    assert_eq!(
+        validate(&c.cfg).unwrap_err().message,
+        "Minimum memory limit allowed is 6MB"
+    );
+    let mut c = Case::new();
+    c.hc().security_opt = Some(strs(&["bogus=1"]));
+    assert_eq!(
+        validate(&c.cfg).unwrap_err().message,
+        "invalid --security-opt 2: \"bogus=1\""
+    );
+    // capability names are checked for privileged containers too
+    let mut c = Case::new();
+    c.hc().privileged = Some(true);
+    c.hc().cap_drop = Some(strs(&["nope"]));
+    assert_eq!(
+        validate(&c.cfg).unwrap_err().message,
+        "invalid CapDrop: unknown capability: \"CAP_NOPE\""
+    );
+    let mut c = Case::new();
+    c.hc().oom_score_adj = Some(1001);
+    assert_eq!(validate(&c.cfg).unwrap_err().kind, Kind::InvalidParameter);
+    // what needs the image (the command, the user) is left to build
+    let mut c = Case::new();
+    c.cfg.user = Some("ghost".into());
+    c.image = json!({});
+    assert!(validate(&c.cfg).is_ok());
 }

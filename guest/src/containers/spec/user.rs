@@ -119,6 +119,11 @@ pub fn resolve(rootfs: &Path, spec: &str, group_add: &[String]) -> Result<ExecUs
             user.additional_gids.push(gid);
         }
     }
+    // moby's getUser: the primary group is also the first supplementary
+    // group (`id` shows it in groups=).
+    if !user.additional_gids.contains(&user.gid) {
+        user.additional_gids.insert(0, user.gid);
+    }
     Ok(user)
 }
 

@@ -261,9 +261,10 @@ async fn serve(shim: Rc<Shim>, mut conn: UnixStream) {
             stdout,
             stderr,
         } => {
+            let rx = shim.init.subscribe(stdout, stderr);
+            let exit = shim.exit.subscribe();
             if protocol::send(&mut conn, &Response::ok()).await.is_ok() {
-                let exit = shim.exit.subscribe();
-                session::run(shim.init.clone(), conn, stdin, stdout, stderr, Some(exit)).await;
+                session::run(shim.init.clone(), conn, stdin, rx, Some(exit)).await;
             }
         }
         Request::Kill { signal } => {
@@ -290,6 +291,7 @@ async fn serve(shim: Rc<Shim>, mut conn: UnixStream) {
         }
         Request::Exec(req) => {
             let proc = Rc::new(Proc::new(false, true));
+            let rx = proc.subscribe(req.stdout, req.stderr);
             let (resp, ok) = match exec(&shim, &req, &proc) {
                 Ok(pid) => (
                     Response {
@@ -301,7 +303,7 @@ async fn serve(shim: Rc<Shim>, mut conn: UnixStream) {
                 Err(e) => (Response::error(e), false),
             };
             if protocol::send(&mut conn, &resp).await.is_ok() && ok {
-                session::run(proc.clone(), conn, req.stdin, req.stdout, req.stderr, None).await;
+                session::run(proc.clone(), conn, req.stdin, rx, None).await;
             }
             shim.exec_by_id.borrow_mut().remove(&req.id);
         }

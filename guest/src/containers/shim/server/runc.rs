@@ -40,9 +40,7 @@ fn invoke(
                 Some(fd) => fd.into(),
                 None => CmdStdio::null(),
             };
-            cmd.stdin(stdin)
-                .stdout(OwnedFd::from(stdio.stdout))
-                .stderr(OwnedFd::from(stdio.stderr));
+            cmd.stdin(stdin).stdout(stdio.stdout).stderr(stdio.stderr);
         }
         ProcessIo::Console(socket) => {
             // Relative to the bundle, the shim's and the runtime's working

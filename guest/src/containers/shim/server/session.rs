@@ -5,22 +5,22 @@ use std::rc::Rc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-use super::proc::Proc;
+use super::proc::{Frame, Proc};
 use crate::containers::shim::protocol::{header, ExitInfo, EXIT};
 
 /// `init_exit` is the container's exit for attach sessions (published once
 /// it is on disk); exec sessions end when their own process does.
+/// `rx` is the process's output, subscribed before the process could write
+/// any (before the response that lets berthd start it).
 pub async fn run(
     proc: Rc<Proc>,
     conn: UnixStream,
     stdin: bool,
-    stdout: bool,
-    stderr: bool,
+    mut rx: mpsc::Receiver<Frame>,
     init_exit: Option<watch::Receiver<Option<ExitInfo>>>,
 ) {
-    let mut rx = proc.subscribe(stdout, stderr);
     let (mut rd, mut wr) = conn.into_split();
     if stdin {
         let p = proc.clone();
