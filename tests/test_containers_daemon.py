@@ -172,3 +172,38 @@ def test_a_configured_runc_runtime_runs_containers(make_berthd):
     assert inspect(d, "rc")["State"]["ExitCode"] == 137
     d.docker("rm", "rc")
     assert list((d.exec_root / "runtime" / "runc").iterdir()) == []
+
+
+def _script(d, cmd, input_bytes=b"", timeout=60):
+    """Runs a docker CLI command line under `script`, so that it has a real terminal."""
+    env = {**os.environ, "DOCKER_CONFIG": str(d.docker_config), "TERM": "xterm"}
+    return subprocess.run(["script", "-qec", f"docker -H {d.url} {cmd}", "/dev/null"], input=input_bytes,
+                          capture_output=True, timeout=timeout, env=env)
+
+
+def test_exec_it_attach_detach_and_sig_proxy(berthd):
+    d = berthd
+    d.docker("pull", "busybox")
+    d.docker("run", "-dit", "--name", "term", "busybox", "sh")
+    cp = _script(d, "exec -it term sh -c 'tty; exit 3'")
+    assert b"/dev/pts/" in cp.stdout and cp.returncode == 3, cp.stdout
+    # ctrl-p ctrl-q detaches the CLI; the container keeps running.
+    p = subprocess.Popen(["script", "-qec", f"docker -H {d.url} attach term", "/dev/null"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env={**os.environ, "DOCKER_CONFIG": str(d.docker_config), "TERM": "xterm"})
+    time.sleep(1)
+    p.stdin.write(b"\x10\x11")
+    p.stdin.flush()
+    out, _ = p.communicate(timeout=30)
+    assert b"read escape sequence" in out, out
+    assert inspect(d, "term")["State"]["Running"] is True
+    d.docker("rm", "-f", "term")
+    # A foreground run forwards the signals its CLI gets (--sig-proxy, on by default).
+    env = {**os.environ, "DOCKER_CONFIG": str(d.docker_config)}
+    p = subprocess.Popen(["docker", "-H", d.url, "run", "--rm", "--name", "proxied", "busybox", "sh", "-c",
+                          "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.1; done"],
+                         stdout=subprocess.PIPE, text=True, env=env)
+    assert p.stdout.readline() == "ready\n"
+    p.send_signal(15)
+    rest = p.communicate(timeout=30)[0]
+    assert "got-term" in rest and p.returncode == 7
