@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use super::attach::{parse_detach_keys, Session};
 use super::service::Containers;
-use super::shim::protocol::{ExecRequest, EXIT};
+use super::shim::client::read_to_exit;
+use super::shim::protocol::ExecRequest;
 use super::spec::resolve_user;
 use crate::errdefs::{Error, Result};
 
@@ -183,7 +184,7 @@ impl Containers {
         if detach {
             let conn = launch.await.map_err(Error::system)?;
             tokio::spawn(async move {
-                if let Some(code) = drain_to_exit(conn).await {
+                if let Some((code, _)) = read_to_exit(conn, 0).await {
                     record(code);
                 }
             });
@@ -284,21 +285,5 @@ impl Containers {
             }
         }
         Ok(p)
-    }
-}
-
-/// Reads a detached exec's stream to its exit frame.
-async fn drain_to_exit(mut conn: tokio::net::UnixStream) -> Option<i32> {
-    use tokio::io::AsyncReadExt;
-    let mut header = [0u8; 8];
-    let mut buf = Vec::new();
-    loop {
-        conn.read_exact(&mut header).await.ok()?;
-        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-        buf.resize(len, 0);
-        conn.read_exact(&mut buf).await.ok()?;
-        if header[0] == EXIT {
-            return <[u8; 4]>::try_from(&buf[..]).ok().map(i32::from_be_bytes);
-        }
     }
 }

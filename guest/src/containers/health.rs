@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::record::{Health, HealthLog};
 use super::service::Containers;
-use super::shim::protocol::{ExecRequest, EXIT};
+use super::shim::client::read_to_exit;
+use super::shim::protocol::ExecRequest;
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -148,8 +149,9 @@ impl Containers {
         };
         let run = async {
             let (_, conn) = self.shim(id).exec(req).await.map_err(|e| e.to_string())?;
-            collect(conn)
+            read_to_exit(conn, MAX_OUTPUT)
                 .await
+                .map(|(code, out)| (code as i64, String::from_utf8_lossy(&out).into_owned()))
                 .ok_or_else(|| "the health check's output ended early".to_string())
         };
         match tokio::time::timeout(check.timeout, run).await {
@@ -198,28 +200,6 @@ impl Containers {
         if let Ok(mut c) = self.store.get(id) {
             f(&mut c.state.health);
             let _ = self.store.save(&c);
-        }
-    }
-}
-
-/// Output (stdout and stderr together, capped) and exit code of an exec stream.
-async fn collect(mut conn: tokio::net::UnixStream) -> Option<(i64, String)> {
-    use tokio::io::AsyncReadExt;
-    let mut out = Vec::new();
-    let mut header = [0u8; 8];
-    let mut buf = Vec::new();
-    loop {
-        conn.read_exact(&mut header).await.ok()?;
-        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-        buf.resize(len, 0);
-        conn.read_exact(&mut buf).await.ok()?;
-        if header[0] == EXIT {
-            let code = i32::from_be_bytes(<[u8; 4]>::try_from(&buf[..]).ok()?);
-            out.truncate(MAX_OUTPUT);
-            return Some((code as i64, String::from_utf8_lossy(&out).into_owned()));
-        }
-        if out.len() < MAX_OUTPUT {
-            out.extend_from_slice(&buf);
         }
     }
 }

@@ -136,3 +136,27 @@ pub async fn spawn(bundle: &Path, log_path: &Path) -> io::Result<()> {
         Err(_) => Err(io::Error::other("the shim did not come up in time")),
     }
 }
+
+/// Reads an attach or exec stream to its exit frame: the exit code and up
+/// to `keep` bytes of the output (both streams). `None` if the stream ended
+/// without one.
+pub async fn read_to_exit(mut conn: UnixStream, keep: usize) -> Option<(i32, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let mut header = [0u8; 8];
+    let mut buf = Vec::new();
+    loop {
+        conn.read_exact(&mut header).await.ok()?;
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        buf.resize(len, 0);
+        conn.read_exact(&mut buf).await.ok()?;
+        if header[0] == protocol::EXIT {
+            let code = i32::from_be_bytes(<[u8; 4]>::try_from(&buf[..]).ok()?);
+            out.truncate(keep);
+            return Some((code, out));
+        }
+        if out.len() < keep {
+            out.extend_from_slice(&buf);
+        }
+    }
+}
