@@ -11,6 +11,7 @@ use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+#[allow(unused_imports)] // used once the networks subsystem is wired in
 pub use linux::Linux;
 
 /// One container interface on a bridge.
