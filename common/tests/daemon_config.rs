@@ -595,6 +595,7 @@ fn key_table_matches_the_model() {
         storage_driver: Some(String::new()),
         default_runtime: Some(String::new()),
         bip: Some(String::new()),
+        bridge: Some(String::new()),
         fixed_cidr: Some(String::new()),
         seccomp_profile: Some(String::new()),
         default_shm_size: Some(String::new()),

@@ -90,16 +90,26 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
         .with_context(|| format!("cannot open the image store in {}", data_root.display()))?;
     let volumes = Volumes::open(&data_root, events.clone())
         .with_context(|| format!("cannot open the volume store in {}", data_root.display()))?;
+    let networks = crate::networks::service::Networks::open(
+        &data_root,
+        config.clone(),
+        events.clone(),
+        Arc::new(crate::os::net::Linux),
+    )
+    .with_context(|| format!("cannot open the network store in {}", data_root.display()))?;
     let containers = Containers::open(
         &data_root,
         images.clone(),
         volumes.clone(),
         events.clone(),
         config.clone(),
+        networks.clone(),
     )
     .with_context(|| format!("cannot open the container store in {}", data_root.display()))?;
     let image_usage: Arc<dyn ImageUsage> = containers.clone();
     images.set_usage(Arc::downgrade(&image_usage));
+    let network_usage: Arc<dyn crate::networks::service::NetworkUsage> = containers.clone();
+    networks.set_usage(Arc::downgrade(&network_usage));
     let volume_usage: Arc<dyn VolumeUsage> = containers.clone();
     volumes.set_usage(Arc::downgrade(&volume_usage));
     let daemon = Arc::new(Daemon {
@@ -116,6 +126,10 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
         images: Arc::new(ImageService(images)),
         containers: Arc::new(ContainerService(containers.clone())),
         volumes: Arc::new(VolumeService(volumes)),
+        networks: Arc::new(crate::networks::backend::NetworkService {
+            networks: networks.clone(),
+            containers: containers.clone(),
+        }),
         events: events.clone(),
     });
 

@@ -11,6 +11,8 @@ pub enum Kind {
     Conflict,
     Unauthorized,
     NotImplemented,
+    /// Refused by policy (removing a built-in network): 403.
+    Forbidden,
     /// Nothing to do (starting a running container): 304.
     NotModified,
     System,

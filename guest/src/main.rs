@@ -15,6 +15,7 @@ mod fsutil;
 mod images;
 mod listeners;
 mod logging;
+mod networks;
 mod os;
 mod pidfile;
 mod system;

@@ -7,6 +7,7 @@ The daemon's contract: `berthd [--config-file F] [--data-root D] [--exec-root E]
 """
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -88,12 +89,22 @@ class Berthd:
         self.docker_config = self.tmp / "docker-config"
         self.docker_config.mkdir()
         self.config = {} if config is None else config
+        if isinstance(self.config, dict):
+            self.config = {**self._network_defaults(), **self.config}
         self.extra_args = list(args)
         self.hosts = list(hosts)
         self.env = dict(env or {})
         self.proc: subprocess.Popen | None = None
         self.returncode: int | None = None
         self._starts = 0
+
+    def _network_defaults(self) -> dict:
+        """A bridge, a subnet and address pools of this daemon's own, so that daemons running
+        side by side (and the machine's own networks) never share a bridge or a subnet."""
+        h = int(hashlib.sha256(self.tmp.name.encode()).hexdigest(), 16)
+        a, b, pool = 200 + h % 50, (h >> 8) % 256, 100 + (h >> 16) % 100
+        return {"bridge": f"bt{h % 10**10:010d}"[:15], "bip": f"10.{a}.{b}.1/24",
+                "default-address-pools": [{"base": f"10.{pool}.0.0/16", "size": 24}]}
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -181,11 +192,28 @@ class Berthd:
             except ProcessLookupError:
                 pass
         _kill_container_cgroups(self.data_root)
+        self._remove_bridges()
         left = _unmount_under(self.tmp)
         if left:
             print(f"berthd test dir kept, still mounted: {left}")
         elif os.environ.get("BERTH_KEEP_TMP") != "1":
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _remove_bridges(self) -> None:
+        """The bridges this daemon made (they outlive it, as docker0 does dockerd)."""
+        names = set()
+        if isinstance(self.config, dict) and self.config.get("bridge"):
+            names.add(self.config["bridge"])
+        for f in (self.data_root / "network").glob("*.json"):
+            try:
+                rec = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+            if rec.get("bridge") and rec.get("driver") == "bridge" and rec.get("name") != "bridge" or \
+                    rec.get("name") == "bridge" and rec.get("bridge") in names:
+                names.add(rec["bridge"])
+        for name in names:
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
 
     def __enter__(self):
         return self.start()

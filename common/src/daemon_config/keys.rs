@@ -91,7 +91,7 @@ pub static KEYS: &[KeyInfo] = &[
     key("authorization-plugins", K::StringList, true, false, "Authorization plugins to load"),
     key("bip", K::String, false, true, "IPv4 address and prefix of the default bridge, e.g. 172.17.0.1/16"),
     key("bip6", K::String, false, false, "IPv6 address and prefix of the default bridge"),
-    key("bridge", K::String, false, false, "Attach containers to an existing network bridge"),
+    key("bridge", K::String, false, true, "The default bridge network's device (made when missing)"),
     key("builder", K::Object, false, false, "BuildKit settings (garbage collection, ...)"),
     key("cdi-spec-dirs", K::StringList, false, false, "CDI specification directories to use"),
     key("cgroup-parent", K::String, false, true, "Parent cgroup for all containers"),

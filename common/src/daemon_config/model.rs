@@ -78,6 +78,9 @@ pub struct DaemonConfig {
     pub dns_search: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bip: Option<String>,
+    /// The default bridge's device (`berth0` when unset); made if missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fixed_cidr: Option<String>,
     pub mtu: i64,
@@ -175,6 +178,7 @@ impl Default for DaemonConfig {
             dns_opts: Vec::new(),
             dns_search: Vec::new(),
             bip: None,
+            bridge: None,
             fixed_cidr: None,
             mtu: 1500,
             default_address_pools: Vec::new(),

@@ -18,6 +18,7 @@ use super::extract::{Json as Body, Params, Query};
 use super::images::BodyStream;
 use super::params::{self, q, Q};
 use super::{ApiError, ApiState};
+use crate::containers::archive::{ArchiveChunks, ExtractOptions, PathStat};
 use crate::containers::attach::{AttachOptions, Session};
 use crate::containers::exec::ExecConfig;
 use crate::containers::read_logs::LogsOptions;
@@ -76,6 +77,19 @@ pub trait ContainerBackend: Send + Sync + 'static {
     async fn exec_start(&self, exec_id: &str, detach: bool) -> Result<Option<Session>>;
     async fn exec_inspect(&self, exec_id: &str) -> Result<Value>;
     async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> Result<()>;
+
+    // `docker cp` (routes in `archive`).
+    async fn stat_path(&self, id: &str, path: &str) -> Result<PathStat>;
+    /// The path's stat, then its tar as chunks.
+    async fn archive_path(&self, id: &str, path: &str) -> Result<(PathStat, ArchiveChunks)>;
+    /// Extracts the tar `archive` into the directory `path`.
+    async fn extract_to_dir(
+        &self,
+        id: &str,
+        path: &str,
+        opts: ExtractOptions,
+        archive: BodyStream,
+    ) -> Result<()>;
 }
 
 #[derive(Debug, Default)]
@@ -98,6 +112,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/containers/{id}/changes", get(diff))
         .route("/commit", post(commit))
         .merge(super::lifecycle::routes())
+        .merge(super::archive::routes())
 }
 
 async fn create(

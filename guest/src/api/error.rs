@@ -70,6 +70,7 @@ impl From<crate::errdefs::Error> for ApiError {
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             Kind::NotModified => StatusCode::NOT_MODIFIED,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
             Kind::System => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.message)

@@ -1,6 +1,7 @@
 //! The Engine API layer: it parses requests and formats responses, and calls
 //! the subsystems only through the narrow backend traits declared per area.
 
+pub mod archive;
 pub mod containers;
 pub mod error;
 pub mod events;
@@ -10,6 +11,7 @@ pub mod extract;
 pub mod hijack;
 pub mod images;
 pub mod lifecycle;
+pub mod networks;
 pub mod params;
 pub mod system;
 pub mod version;
@@ -39,6 +41,7 @@ pub struct ApiState {
     pub images: Arc<dyn ImageBackend>,
     pub containers: Arc<dyn ContainerBackend>,
     pub volumes: Arc<dyn VolumeBackend>,
+    pub networks: Arc<dyn networks::NetworkBackend>,
     pub events: Arc<crate::events::Events>,
 }
 
@@ -49,6 +52,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(volumes::routes())
+        .merge(networks::routes())
         .merge(events::routes())
         .fallback(error::page_not_found)
         .method_not_allowed_fallback(error::page_not_found)

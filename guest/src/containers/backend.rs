@@ -13,6 +13,7 @@ use futures_util::stream::BoxStream;
 use futures_util::FutureExt;
 use tokio::sync::mpsc;
 
+use super::archive::{ArchiveChunks, ExtractOptions, PathStat};
 use super::attach::{AttachOptions, Session};
 use super::exec::ExecConfig;
 use super::read_logs::LogsOptions;
@@ -159,5 +160,25 @@ impl ContainerBackend for ContainerService {
 
     async fn exec_resize(&self, exec_id: &str, height: u16, width: u16) -> Result<()> {
         self.0.exec_resize(exec_id, height, width).await
+    }
+
+    async fn stat_path(&self, id: &str, path: &str) -> Result<PathStat> {
+        self.0.stat_path(id, path).await
+    }
+
+    async fn archive_path(&self, id: &str, path: &str) -> Result<(PathStat, ArchiveChunks)> {
+        self.0.archive_path(id, path).await
+    }
+
+    async fn extract_to_dir(
+        &self,
+        id: &str,
+        path: &str,
+        opts: ExtractOptions,
+        archive: BodyStream,
+    ) -> Result<()> {
+        // Read on the blocking thread that extracts, as it arrives.
+        let body = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(archive));
+        self.0.extract_to_dir(id, path, opts, body).await
     }
 }

@@ -44,8 +44,14 @@ impl Containers {
             .as_str()
             .unwrap_or(&c.id[..12])
             .to_string();
-        write_etc_files(&files, &hostname)?;
+        let etc = self.etc_inputs(c, &hostname);
+        write_etc_files(&files, &etc)?;
 
+        let netns = match self.net_mode(c)? {
+            super::network::NetMode::Bridge(_) => Some(self.netns_path(&c.id)),
+            super::network::NetMode::Join(p) => Some(p),
+            _ => None,
+        };
         let body = self.with_volumes_as_binds(c, create_body(c)?)?;
         let image_config = self.images.image_config(
             &crate::images::digest::Digest::parse(&c.image)
@@ -76,7 +82,7 @@ impl Containers {
                 hostname: Some(&hostname_file),
             },
             cgroups_path: self.cgroups_path(c),
-            netns: None,
+            netns: netns.as_deref(),
             seccomp: None,
             default_ulimits: &[],
             cgroup_v2: Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
@@ -317,22 +323,118 @@ fn seccomp_for(spec: &Spec, host_config: &Value) -> Result<Option<LinuxSeccomp>>
         .map(Some)
 }
 
-fn write_etc_files(dir: &Path, hostname: &str) -> Result<()> {
+/// What the container's /etc/hostname, hosts and resolv.conf say.
+pub struct EtcInputs {
+    pub hostname: String,
+    /// The container's own addresses, named by its hostname.
+    pub ips: Vec<String>,
+    /// `--add-host name:ip` (host-gateway already resolved).
+    pub extra_hosts: Vec<(String, String)>,
+    /// Replaces the host's nameservers when set.
+    pub nameservers: Vec<String>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
+}
+
+impl Containers {
+    fn etc_inputs(&self, c: &Container, hostname: &str) -> EtcInputs {
+        let cfg = self.config.get();
+        let list = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        };
+        let or_daemon = |mine: Vec<String>, daemon: &Vec<String>| {
+            if mine.is_empty() {
+                daemon.clone()
+            } else {
+                mine
+            }
+        };
+        let gateway = self
+            .networks
+            .get("bridge")
+            .ok()
+            .and_then(|n| n.gateway)
+            .unwrap_or_default();
+        let extra_hosts = list(&c.host_config["ExtraHosts"])
+            .into_iter()
+            .filter_map(|h| {
+                let (name, ip) = h.split_once(':')?;
+                let ip = if ip == "host-gateway" {
+                    gateway.clone()
+                } else {
+                    ip.to_string()
+                };
+                Some((name.to_string(), ip))
+            })
+            .collect();
+        let mut nameservers = or_daemon(list(&c.host_config["Dns"]), &cfg.dns);
+        if let Some(dns) = self.container_dns(c) {
+            // A user network's own DNS server answers names and forwards the rest.
+            nameservers = vec![dns];
+        }
+        EtcInputs {
+            hostname: hostname.to_string(),
+            ips: c.networks.values().map(|e| e.ip.clone()).collect(),
+            extra_hosts,
+            nameservers,
+            search: or_daemon(list(&c.host_config["DnsSearch"]), &cfg.dns_search),
+            options: or_daemon(list(&c.host_config["DnsOptions"]), &cfg.dns_opts),
+        }
+    }
+}
+
+fn write_etc_files(dir: &Path, etc: &EtcInputs) -> Result<()> {
+    let hostname = &etc.hostname;
     atomic_write(
         &dir.join("hostname"),
         format!("{hostname}\n").as_bytes(),
         0o644,
     )?;
-    let hosts = format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
+    for (name, ip) in &etc.extra_hosts {
+        hosts.push_str(&format!("{ip}\t{name}\n"));
+    }
+    if etc.ips.is_empty() {
+        hosts.push_str(&format!("127.0.1.1\t{hostname}\n"));
+    }
+    for ip in &etc.ips {
+        hosts.push_str(&format!("{ip}\t{hostname}\n"));
+    }
     atomic_write(&dir.join("hosts"), hosts.as_bytes(), 0o644)?;
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    atomic_write(
-        &dir.join("resolv.conf"),
-        resolv_conf(&host).as_bytes(),
-        0o644,
-    )?;
+    let mut resolv = resolv_conf(&host);
+    if !etc.nameservers.is_empty() || !etc.search.is_empty() || !etc.options.is_empty() {
+        let keep = |prefix: &str, mine: &[String]| -> Vec<String> {
+            if mine.is_empty() {
+                resolv
+                    .lines()
+                    .filter(|l| l.trim_start().starts_with(prefix))
+                    .map(String::from)
+                    .collect()
+            } else {
+                vec![format!("{prefix} {}", mine.join(" "))]
+            }
+        };
+        let servers: Vec<String> = if etc.nameservers.is_empty() {
+            keep("nameserver", &[])
+        } else {
+            etc.nameservers
+                .iter()
+                .map(|s| format!("nameserver {s}"))
+                .collect()
+        };
+        let mut out = servers;
+        out.extend(keep("search", &etc.search));
+        out.extend(keep("options", &etc.options));
+        resolv = out.join("\n") + "\n";
+    }
+    atomic_write(&dir.join("resolv.conf"), resolv.as_bytes(), 0o644)?;
     Ok(())
 }
 
@@ -452,12 +554,20 @@ mod run_tests {
             cgroup_parent: Some(parent.clone()),
             ..Default::default()
         };
+        let shared = Arc::new(crate::config::Shared::new(daemon_config));
         let containers = Containers::open(
             &data,
             images.clone(),
             volumes,
             events,
-            Arc::new(crate::config::Shared::new(daemon_config)),
+            shared.clone(),
+            crate::networks::service::Networks::open(
+                &data,
+                shared,
+                Arc::new(crate::events::Events::default()),
+                Arc::new(crate::os::net::Linux),
+            )
+            .unwrap(),
         )
         .unwrap();
         let req = ImportRequest {
@@ -472,6 +582,7 @@ mod run_tests {
         let body: ContainerCreateBody = serde_json::from_value(serde_json::json!({
             "Image": "bb:1",
             "Cmd": ["sh", "-c", "echo hello from $(hostname); cat /etc/hostname; id -u; echo oops >&2; echo x > /written; exit 4"],
+            "HostConfig": {"NetworkMode": "none"},
             "Env": ["GREETING=hi"],
         }))
         .unwrap();

@@ -119,6 +119,9 @@ impl Containers {
             lower: rw.lower,
             restart_count: 0,
             manually_stopped: false,
+            networks: Default::default(),
+            ports: Default::default(),
+            endpoints_config: client["NetworkingConfig"]["EndpointsConfig"].clone(),
             volumes,
         };
         if let Err(e) = self.store.insert_new(&c) {

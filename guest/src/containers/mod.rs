@@ -2,6 +2,7 @@
 //! the shim that runs each container, and the pieces it uses (OCI spec,
 //! seccomp, the linked-in runtime, logs).
 
+pub mod archive;
 pub mod attach;
 pub mod backend;
 pub mod bundle;
@@ -15,7 +16,9 @@ pub mod live;
 pub mod logs;
 pub mod monitor;
 pub mod names;
+pub mod network;
 pub mod pause;
+pub mod ports;
 pub mod query;
 pub mod read_logs;
 pub mod record;

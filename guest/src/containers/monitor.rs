@@ -62,6 +62,9 @@ impl Containers {
         if let Err(e) = self.unprepare(&c) {
             tracing::warn!(id, "releasing the container's root filesystem: {e}");
         }
+        self.teardown_network(id);
+        c.networks.clear();
+        c.ports = serde_json::Value::Null;
         let restart = !self.shutting_down.load(Ordering::SeqCst)
             && !live.manually_stopped()
             && should_restart(&c, exit.code);

@@ -172,7 +172,7 @@ impl Containers {
                 "Propagation": "",
             })).collect::<Vec<_>>(),
             "Config": c.config,
-            "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "SandboxKey": "", "Networks": {}},
+            "NetworkSettings": network_settings(&c, true),
         }))
     }
 }
@@ -240,12 +240,50 @@ fn summary(c: &Container) -> Value {
         "ImageID": c.image,
         "Command": command,
         "Created": created,
-        "Ports": [],
+        "Ports": super::ports::ps_ports(&c.ports),
         "Labels": c.config["Labels"],
         "State": c.state.status,
         "Status": c.state.human(),
         "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": network_settings(c, false),
         "Mounts": [],
+    })
+}
+
+/// `NetworkSettings` of inspect (`full`) and of `docker ps` rows.
+fn network_settings(c: &Container, full: bool) -> Value {
+    let mut nets = serde_json::Map::new();
+    for (name, ep) in &c.networks {
+        nets.insert(
+            name.clone(),
+            json!({
+                "IPAMConfig": null, "Links": null, "Aliases": ep.aliases,
+                "MacAddress": ep.mac, "DriverOpts": null, "NetworkID": ep.network_id,
+                "EndpointID": ep.endpoint_id, "Gateway": ep.gateway, "IPAddress": ep.ip,
+                "IPPrefixLen": ep.prefix, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0, "DNSNames": null,
+            }),
+        );
+    }
+    if !full {
+        return json!({"Networks": nets});
+    }
+    let primary = c.networks.get("bridge");
+    let field = |f: fn(&crate::networks::model::Endpoint) -> Value, zero: Value| {
+        primary.map(f).unwrap_or(zero)
+    };
+    json!({
+        "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": false,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "Ports": if c.ports.is_object() { c.ports.clone() } else { json!({}) },
+        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+        "EndpointID": field(|e| json!(e.endpoint_id), json!("")),
+        "Gateway": field(|e| json!(e.gateway), json!("")),
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": field(|e| json!(e.ip), json!("")),
+        "IPPrefixLen": field(|e| json!(e.prefix), json!(0)),
+        "IPv6Gateway": "",
+        "MacAddress": field(|e| json!(e.mac), json!("")),
+        "Networks": nets,
     })
 }

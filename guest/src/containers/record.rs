@@ -33,6 +33,16 @@ pub struct Container {
     /// Stopped by a user (`unless-stopped` then stays down at daemon start).
     #[serde(default)]
     pub manually_stopped: bool,
+    /// What the client asked per network (`NetworkingConfig.EndpointsConfig`:
+    /// aliases, addresses), by network name.
+    #[serde(default)]
+    pub endpoints_config: serde_json::Value,
+    /// `NetworkSettings.Ports` of its published ports, while it runs.
+    #[serde(default)]
+    pub ports: serde_json::Value,
+    /// Its endpoints by network name, while it runs.
+    #[serde(default)]
+    pub networks: std::collections::BTreeMap<String, crate::networks::model::Endpoint>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

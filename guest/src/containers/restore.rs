@@ -18,6 +18,12 @@ impl Containers {
                 match client.state().await {
                     Ok(s) if s.exit.is_none() && s.pid.is_some() => {
                         tracing::info!(id = %c.id, "reconnected to the running container");
+                        for ep in c.networks.values() {
+                            self.networks.reserve(ep);
+                        }
+                        if let Err(e) = self.publish_ports(&c.id, true).await {
+                            tracing::warn!(id = %c.id, "publishing the container's ports again: {e}");
+                        }
                         tokio::spawn(self.clone().monitor(c.id.clone(), client));
                         self.start_health_checks(&c.id);
                         continue;

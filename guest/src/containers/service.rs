@@ -13,6 +13,7 @@ pub struct Containers {
     pub(super) store: ContainerStore,
     pub(super) images: Arc<Images>,
     pub(super) volumes: Arc<Volumes>,
+    pub(super) networks: Arc<crate::networks::service::Networks>,
     /// Bundles and runtime state live here (`exec-root`), not in the data root.
     pub(super) exec_root: std::path::PathBuf,
     /// dockerd's `cgroup-parent`: where containers' cgroups go unless a
@@ -21,6 +22,9 @@ pub struct Containers {
     pub(super) config: Arc<crate::config::Shared>,
     pub(super) live: std::sync::Mutex<std::collections::HashMap<String, Arc<super::live::Live>>>,
     pub(super) execs: std::sync::Mutex<std::collections::HashMap<String, Arc<super::exec::Exec>>>,
+    /// The published ports of running containers; dropping one closes it.
+    pub(super) published:
+        std::sync::Mutex<std::collections::HashMap<String, Vec<crate::networks::ports::Published>>>,
     /// Set while the daemon shuts down: exits then are not policy restarts.
     pub(super) shutting_down: std::sync::atomic::AtomicBool,
 }
@@ -32,6 +36,7 @@ impl Containers {
         volumes: Arc<Volumes>,
         events: Arc<crate::events::Events>,
         config: Arc<crate::config::Shared>,
+        networks: Arc<crate::networks::service::Networks>,
     ) -> std::io::Result<Arc<Containers>> {
         let (exec_root, cgroup_parent) = {
             let c = config.get();
@@ -54,8 +59,10 @@ impl Containers {
                 .to_string(),
             exec_root,
             config,
+            networks,
             live: Default::default(),
             execs: Default::default(),
+            published: Default::default(),
             shutting_down: Default::default(),
             events,
             store: ContainerStore::open(data_root)?,

@@ -51,6 +51,17 @@ impl Containers {
         live: &Arc<Live>,
     ) -> Result<()> {
         let me = self.clone();
+        let id = c.id.clone();
+        let net = blocking(move || me.setup_network(&id)).await;
+        if let Err(e) = net {
+            return Err(self.start_failed(&c, e));
+        }
+        if let Err(e) = self.publish_ports(&c.id, false).await {
+            self.unpublish_ports(&c.id);
+            return Err(self.start_failed(&c, e));
+        }
+        let c = self.store.get(&c.id)?;
+        let me = self.clone();
         let c2 = c.clone();
         let bundle = blocking(move || {
             let b = me.prepare(&c2)?;
@@ -136,6 +147,8 @@ impl Containers {
     /// Records a failed start as dockerd does (the error and an exit code
     /// on a container that stays stopped) and returns the error.
     fn start_failed(&self, c: &Container, e: Error) -> Error {
+        self.unpublish_ports(&c.id);
+        self.teardown_network(&c.id);
         if let Ok(mut c) = self.store.get(&c.id) {
             c.state.error = e.message.clone();
             c.state.exit_code = executable::exit_code_for(&e.message);

@@ -203,12 +203,12 @@ pub fn unpack_layer<R: Read>(
 }
 
 /// What a tar entry says about the file it describes, beyond its name and type.
-struct Meta {
-    uid: u32,
-    gid: u32,
-    mode: u32,
-    times: Timestamps,
-    xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+pub(crate) struct Meta {
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) mode: u32,
+    pub(crate) times: Timestamps,
+    pub(crate) xattrs: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 struct Unpacker {
@@ -612,7 +612,7 @@ fn classify(comps: &[Vec<u8>], kind: EntryType) -> Action<'_> {
 /// Go's `filepath.Clean` of a tar name, as components: `.` and empty components go,
 /// `..` cancels the previous component, and at the root of an absolute name is dropped.
 /// `None` when a relative name climbs above the root.
-fn clean(name: &[u8]) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn clean(name: &[u8]) -> Option<Vec<Vec<u8>>> {
     let rooted = name.first() == Some(&b'/');
     let mut out: Vec<Vec<u8>> = Vec::new();
     for c in name.split(|&b| b == b'/') {
@@ -631,7 +631,7 @@ fn clean(name: &[u8]) -> Option<Vec<Vec<u8>>> {
 
 /// `rel` joined to the directory `base` and cleaned, leading `/` or not, as Go's
 /// `filepath.Join` does; `None` when it climbs above the root.
-fn resolve_within(base: &[Vec<u8>], rel: &[u8]) -> Option<Vec<Vec<u8>>> {
+pub(crate) fn resolve_within(base: &[Vec<u8>], rel: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut out = base.to_vec();
     for c in rel.split(|&b| b == b'/') {
         match c {
@@ -645,7 +645,7 @@ fn resolve_within(base: &[Vec<u8>], rel: &[u8]) -> Option<Vec<Vec<u8>>> {
     Some(out)
 }
 
-fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
+pub(crate) fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
     let header = entry.header();
     let id = |v: u64| {
         u32::try_from(v).map_err(|_| {
@@ -833,7 +833,7 @@ fn open_dir<P: rustix::path::Arg>(parent: BorrowedFd<'_>, leaf: P) -> rustix::io
 /// Removes `name` in `dir` and, for a directory, everything below it, never following
 /// a symlink. Returns the bytes this frees by `UnpackStats::bytes`' measure: regular
 /// files whose last link goes, and symlinks.
-fn remove_all_at(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<u64> {
+pub(crate) fn remove_all_at(dir: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<u64> {
     let st = rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
     let size = u64::try_from(st.st_size).unwrap_or(0);
     match FileType::from_raw_mode(st.st_mode) {

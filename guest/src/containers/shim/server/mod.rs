@@ -107,6 +107,11 @@ async fn run(cfg: ShimConfig) -> Result<(), String> {
     let _ = std::fs::remove_file(&cfg.socket);
     let listener = UnixListener::bind(&cfg.socket)
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.socket.display()))?;
+    // The socket path is reused by the container's next shim (a restart):
+    // only this shim's own socket file is removed at the end.
+    let socket_ino = std::os::unix::fs::MetadataExt::ino(
+        &std::fs::metadata(&cfg.socket).map_err(|e| e.to_string())?,
+    );
     let log_config = LogConfig::from_host_config(&cfg.id, &cfg.container_dir, &cfg.log_config)?;
     let log = LogWriter::open(&log_config).map_err(|e| format!("cannot open the log: {e}"))?;
     let init = Rc::new(Proc::new(true, cfg.stdin_once));
@@ -158,7 +163,12 @@ async fn run(cfg: ShimConfig) -> Result<(), String> {
             _ = &mut linger => break,
         }
     }
-    let _ = std::fs::remove_file(&shim.cfg.socket);
+    let still_ours = std::fs::metadata(&shim.cfg.socket)
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m) == socket_ino)
+        .unwrap_or(false);
+    if still_ours {
+        let _ = std::fs::remove_file(&shim.cfg.socket);
+    }
     Ok(())
 }
 

@@ -1,0 +1,75 @@
+"""Networks: user-defined bridges, names between containers, the default bridge."""
+import json
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def d(berthd):
+    berthd.docker("pull", "busybox")
+    return berthd
+
+
+def test_containers_on_a_user_network_find_each_other_by_name(d):
+    d.docker("network", "create", "--label", "app=demo", "appnet")
+    net = json.loads(d.docker("network", "inspect", "appnet").stdout)[0]
+    subnet = net["IPAM"]["Config"][0]["Subnet"]
+    assert net["Driver"] == "bridge" and net["Labels"] == {"app": "demo"}
+    d.docker("run", "-d", "--name", "web", "--network", "appnet", "--network-alias", "www", "busybox",
+             "sh", "-c", "echo hello-from-web > /index.html; httpd -f -p 80 -h /")
+    out = d.docker("run", "--rm", "--network", "appnet", "busybox", "sh", "-c",
+                   "wget -qO- http://web/index.html; wget -qO- http://www/index.html; nslookup web | tail -n +3").stdout
+    assert out.count("hello-from-web") == 2, out
+    ip = json.loads(d.docker("inspect", "web").stdout)[0]["NetworkSettings"]["Networks"]["appnet"]["IPAddress"]
+    assert ip and ip in out
+    members = json.loads(d.docker("network", "inspect", "appnet").stdout)[0]["Containers"]
+    assert [m["Name"] for m in members.values()] == ["web"]
+    busy = d.docker("network", "rm", "appnet", check=False)
+    assert busy.returncode != 0 and "has active endpoints" in busy.stderr
+    d.docker("rm", "-f", "web")
+    d.docker("network", "rm", "appnet")
+    assert "appnet" not in d.docker("network", "ls", "--format", "{{.Name}}").stdout
+
+
+def test_default_bridge_gives_an_address_and_hosts(d):
+    out = d.docker("run", "--rm", "--add-host", "gw:host-gateway", "busybox", "sh", "-c",
+                   "ip -o -4 addr show eth0; ip route; cat /etc/hosts").stdout
+    bridge = json.loads(d.docker("network", "inspect", "bridge").stdout)[0]
+    gw = bridge["IPAM"]["Config"][0]["Gateway"]
+    assert "eth0" in out and f"default via {gw}" in out
+    assert f"{gw}\tgw" in out
+    assert d.docker("network", "rm", "bridge", check=False).returncode != 0
+
+
+def _free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_a_published_port_answers_on_the_host(d):
+    import urllib.request
+    port = _free_port()
+    d.docker("run", "-d", "--name", "pub", "-p", f"127.0.0.1:{port}:80", "busybox", "sh", "-c",
+             "echo published > /index.html; httpd -f -p 80 -h /")
+    assert d.docker("port", "pub").stdout.strip() == f"80/tcp -> 127.0.0.1:{port}"
+    body = None
+    for _ in range(50):
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5).read()
+            break
+        except OSError:
+            import time
+            time.sleep(0.1)
+    assert body == b"published\n"
+    taken = d.docker("run", "-d", "-p", f"127.0.0.1:{port}:80", "busybox", "true", check=False)
+    assert taken.returncode != 0 and "port is already allocated" in taken.stderr, taken.stderr
+    ps = d.docker("ps", "--filter", "name=pub", "--format", "{{.Ports}}").stdout
+    assert f"127.0.0.1:{port}->80/tcp" in ps
+    d.docker("rm", "-f", "pub")
+    d.docker("container", "prune", "-f")
+    with __import__("pytest").raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=2)
