@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import shutil
 import socket
@@ -70,26 +71,31 @@ def build_big(out: Path) -> int:
     return total
 
 
-def start_berthd(tmp: Path, mirror: str) -> tuple[subprocess.Popen, Path]:
+def start_berthd(tmp: Path, mirror: str, config: dict | None = None, args=(), binary: Path | None = None,
+                 stderr=subprocess.DEVNULL) -> tuple[subprocess.Popen, Path]:
+    """berthd in tmp, trusting the insecure registry `mirror` (host:port). `config` adds
+    daemon.json keys, `args` flags; bench/containers.py uses them for a docker.io mirror."""
     sock = tmp / "berthd.sock"
     cfg = tmp / "daemon.json"
-    cfg.write_text('{"insecure-registries": ["%s"]}' % mirror)
-    p = subprocess.Popen([str(REPO / "target/release/berthd"), "--data-root", str(tmp / "bdata"),
+    cfg.write_text(json.dumps({"insecure-registries": [mirror], **(config or {})}))
+    p = subprocess.Popen([str(binary or REPO / "target/release/berthd"), "--data-root", str(tmp / "bdata"),
                           "--exec-root", str(tmp / "bexec"), "--pidfile", str(tmp / "b.pid"),
-                          "-H", f"unix://{sock}", "--config-file", str(cfg)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                          "-H", f"unix://{sock}", "--config-file", str(cfg), *args],
+                         stdout=subprocess.DEVNULL, stderr=stderr)
     wait_ping(sock)
     return p, sock
 
 
-def start_dockerd(tmp: Path, registry: str) -> tuple[subprocess.Popen, Path] | None:
+def start_dockerd(tmp: Path, registry: str, args=()) -> tuple[subprocess.Popen, Path] | None:
+    """dockerd in tmp, without firewall or bridge changes, trusting the insecure `registry`;
+    `args` adds flags."""
     dockerd = ensure_dockerd()
     if not dockerd:
         return None
     sock = tmp / "dockerd.sock"
     p = subprocess.Popen([dockerd, "--data-root", str(tmp / "ddata"), "--exec-root", str(tmp / "dexec"),
                           "--pidfile", str(tmp / "d.pid"), "-H", f"unix://{sock}", "--iptables=false",
-                          "--ip-forward=false", "--bridge", "none", "--insecure-registry", registry],
+                          "--ip-forward=false", "--bridge", "none", "--insecure-registry", registry, *args],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ping(sock)
     return p, sock

@@ -195,3 +195,14 @@ def test_diff_and_commit_carry_a_containers_changes(make_berthd, tmp_path):
     assert os.stat(lowers[0] / "bin" / "vi").st_rdev == 0  # the whiteout, as overlayfs wants it
     assert d.docker("diff", "child").stdout == ""
     assert cid
+
+
+def test_concurrent_unnamed_creates_get_distinct_names(make_berthd):
+    from concurrent.futures import ThreadPoolExecutor
+    d = make_berthd()
+    d.docker("pull", "busybox")
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(lambda _: d.api("POST", "/containers/create", {"Image": "busybox"})[0], range(120)))
+    assert codes == [201] * 120
+    names = d.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    assert len(names) == 120 and len(set(names)) == 120

@@ -24,6 +24,7 @@ impl Containers {
             })?;
         let image_id = self.images.resolve(image_name)?;
         let image_config = self.images.image_config(&image_id)?;
+        let generated = name.is_none_or(|n| n.is_empty());
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => names::validate(n)?,
             None => format!(
@@ -124,7 +125,20 @@ impl Containers {
             endpoints_config: client["NetworkingConfig"]["EndpointsConfig"].clone(),
             volumes,
         };
-        if let Err(e) = self.store.insert_new(&c) {
+        let mut c = c;
+        let mut result = self.store.insert_new(&c);
+        // A generated name another create took meanwhile: draw another, as
+        // dockerd does; a name the client chose is a conflict.
+        let mut tries = 0;
+        while result.is_err() && generated && tries < 10 {
+            tries += 1;
+            c.name = format!(
+                "/{}",
+                names::generate(|n| self.store.name_taken_by(n).is_some())
+            );
+            result = self.store.insert_new(&c);
+        }
+        if let Err(e) = result {
             let _ = self.images.remove_rw_layer(&id);
             self.drop_anonymous(&c.volumes);
             return Err(e);

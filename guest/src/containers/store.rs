@@ -63,15 +63,19 @@ impl ContainerStore {
         Ok(())
     }
 
-    /// Inserts `c` unless its name is taken (checked and inserted under one lock).
+    /// Inserts `c` unless its name is taken: the check, the write and the
+    /// insertion happen under one lock, so two creates never share a name.
     pub fn insert_new(&self, c: &Container) -> Result<()> {
-        {
-            let map = self.by_id.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(other) = map.values().find(|o| o.name == c.name) {
-                return Err(name_conflict(&c.name, &other.id));
-            }
+        let mut map = self.by_id.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(other) = map.values().find(|o| o.name == c.name) {
+            return Err(name_conflict(&c.name, &other.id));
         }
-        self.save(c)
+        let dir = self.dir(&c.id);
+        ensure_dir(&dir, 0o710)?;
+        let bytes = serde_json::to_vec_pretty(c).map_err(|e| Error::system(e.to_string()))?;
+        atomic_write(&dir.join(RECORD), &bytes, 0o600)?;
+        map.insert(c.id.clone(), c.clone());
+        Ok(())
     }
 
     pub fn remove(&self, id: &str) -> Result<()> {
