@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(busybox-static docker-registry skopeo openssl curl ca-certificates iproute2 procps zstd)
+APT_PKGS=(busybox-static docker-registry skopeo openssl curl ca-certificates iproute2 procps zstd docker-compose runc)
 PY=${PYTHON:-python3}
 say() { echo "deps: $*"; }
 

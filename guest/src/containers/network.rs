@@ -237,7 +237,7 @@ impl Containers {
                 format!("container {} is not connected to network {}", c.id, n.name),
             ));
         }
-        if primary {
+        if primary && c.state.running {
             c.host_config["NetworkMode"] = Value::from("none");
         }
         self.store.save(&c)?;
@@ -272,4 +272,25 @@ impl NetworkUsage for Containers {
             })
             .collect()
     }
+}
+
+/// The networks a container is set up for (its mode's network and those it
+/// was connected to), by name, whether it runs or not.
+pub fn configured_networks(c: &Container) -> Vec<String> {
+    let mode = c.host_config["NetworkMode"].as_str().unwrap_or("bridge");
+    let mut out = Vec::new();
+    if mode != "none" && !mode.starts_with("container:") {
+        out.push(if mode == "default" { "bridge" } else { mode }.to_string());
+    }
+    for k in c
+        .endpoints_config
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.keys())
+    {
+        if !out.contains(k) {
+            out.push(k.clone());
+        }
+    }
+    out
 }

@@ -94,8 +94,11 @@ impl Containers {
                 && any("exited", &|x| {
                     c.state.status == "exited" && x.parse::<i64>().ok() == Some(c.state.exit_code)
                 })
-                && any("label", &|x| {
-                    crate::filters::label_matches(|k| c.config["Labels"][k].as_str(), x)
+                && filters.get("label").is_none_or(|want| {
+                    // All label filters must match, as in dockerd.
+                    want.iter().all(|x| {
+                        crate::filters::label_matches(|k| c.config["Labels"][k].as_str(), x)
+                    })
                 })
                 && (!filters.contains_key("ancestor") || ancestors.contains(&c.image))
                 && before.as_ref().is_none_or(|b| c.created < *b)
@@ -253,6 +256,21 @@ fn summary(c: &Container) -> Value {
 /// `NetworkSettings` of inspect (`full`) and of `docker ps` rows.
 fn network_settings(c: &Container, full: bool) -> Value {
     let mut nets = serde_json::Map::new();
+    if c.networks.is_empty() {
+        // Not running: the networks it will join, without addresses yet.
+        for name in super::network::configured_networks(c) {
+            let aliases = c.endpoints_config[&name]["Aliases"].clone();
+            nets.insert(
+                name,
+                json!({
+                    "IPAMConfig": null, "Links": null, "Aliases": aliases, "MacAddress": "",
+                    "DriverOpts": null, "NetworkID": "", "EndpointID": "", "Gateway": "",
+                    "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                    "GlobalIPv6PrefixLen": 0, "DNSNames": null,
+                }),
+            );
+        }
+    }
     for (name, ep) in &c.networks {
         nets.insert(
             name.clone(),

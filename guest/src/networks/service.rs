@@ -364,8 +364,13 @@ impl Networks {
                     && any("type", &|x| {
                         (x == "builtin") == n.builtin && (x == "custom" || x == "builtin")
                     })
-                    && any("label", &|x| {
-                        crate::filters::label_matches(|k| n.labels.get(k).map(String::as_str), x)
+                    && filters.get("label").is_none_or(|want| {
+                        want.iter().all(|x| {
+                            crate::filters::label_matches(
+                                |k| n.labels.get(k).map(String::as_str),
+                                x,
+                            )
+                        })
                     })
             })
             .map(|n| self.json(&n, false))
