@@ -73,3 +73,38 @@ def test_a_published_port_answers_on_the_host(d):
     d.docker("container", "prune", "-f")
     with __import__("pytest").raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=2)
+
+
+def _net_counts(d):
+    import subprocess
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.count("\n")
+    mounts = open("/proc/self/mountinfo").read().count(str(d.tmp))
+    return links, mounts
+
+
+def test_nothing_leaks_after_many_connect_and_run_cycles(make_berthd):
+    import os
+    d = make_berthd()
+    d.docker("pull", "busybox")
+    d.docker("network", "create", "cyc")
+    d.docker("run", "-d", "--name", "hub", "busybox", "sleep", "1000")
+    before = _net_counts(d)
+    cycles = int(os.environ.get("BERTH_LEAK_CYCLES", "200"))
+    for i in range(cycles // 2):
+        d.docker("network", "connect", "cyc", "hub")
+        d.docker("network", "disconnect", "cyc", "hub")
+        d.docker("run", "--rm", "--network", "cyc", "busybox", "true")
+    assert _net_counts(d) == before
+    d.docker("rm", "-f", "hub")
+    d.docker("network", "rm", "cyc")
+    assert list((d.exec_root / "netns").iterdir()) == []
+    # A container that ends while berthd is away: its namespace goes at the next start.
+    d.docker("run", "-d", "--name", "brief", "busybox", "sleep", "1")
+    assert len(list((d.exec_root / "netns").iterdir())) == 1
+    d.kill9()
+    import time
+    time.sleep(2)
+    d.start()
+    assert list((d.exec_root / "netns").iterdir()) == []
+    # hub's veth and the cyc bridge are gone; nothing of this daemon is mounted.
+    assert _net_counts(d) == (before[0] - 2, 0)

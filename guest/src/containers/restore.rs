@@ -12,6 +12,30 @@ use super::service::Containers;
 
 impl Containers {
     pub async fn restore(self: &Arc<Self>) {
+        self.restore_containers().await;
+        self.remove_stale_namespaces();
+    }
+
+    /// Network namespaces left by containers that no longer run (berthd
+    /// was killed while they stopped, or the machine rebooted).
+    fn remove_stale_namespaces(&self) {
+        let dir = self.exec_root.join("netns");
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let id = e.file_name().to_string_lossy().to_string();
+            let running = self
+                .store
+                .get(&id)
+                .map(|c| c.state.running)
+                .unwrap_or(false);
+            if !running {
+                tracing::info!(id, "removing a stale network namespace");
+                self.teardown_network(&id);
+                let _ = self.networks.ops_delete_netns(&e.path());
+            }
+        }
+    }
+
+    async fn restore_containers(self: &Arc<Self>) {
         for c in self.store.all() {
             if c.state.running || c.state.restarting {
                 let client = self.shim(&c.id);
