@@ -75,6 +75,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/images/get", get(save_many))
         .route("/images/load", post(load))
         .route("/images/prune", post(prune))
+        .route("/build/prune", post(build_prune))
         .route("/images/{*rest}", any(by_name))
 }
 
@@ -317,6 +318,31 @@ async fn import(
     let mut line = serde_json::to_vec(&serde_json::json!({"status": id})).unwrap_or_default();
     line.extend_from_slice(b"\r\n");
     Ok(json_stream_response(Body::from(line)))
+}
+
+/// `POST /build/prune`, which `docker system prune` calls after the image
+/// prune and fails without. Berth keeps no build cache yet, so there is
+/// never anything to delete; the parameters are still checked as dockerd
+/// checks them, so a bad request fails the same way.
+async fn build_prune(Query(query): Q) -> std::result::Result<Json<Value>, ApiError> {
+    params::filters(q(&query, "filters"))?;
+    for key in [
+        "keep-storage",
+        "reserved-space",
+        "max-used-space",
+        "min-free-space",
+    ] {
+        if let Some(v) = q(&query, key).filter(|v| !v.is_empty()) {
+            if v.parse::<i64>().is_err() {
+                return Err(ApiError::bad_request(format!(
+                    "{key} is in bytes and expects an integer, got {v}"
+                )));
+            }
+        }
+    }
+    Ok(Json(
+        serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": 0}),
+    ))
 }
 
 /// `POST /images/prune`.

@@ -32,7 +32,7 @@ pub trait NetworkBackend: Send + Sync + 'static {
     async fn inspect(&self, id: &str) -> Result<Value>;
     async fn remove(&self, id: &str) -> Result<()>;
     /// Names of the removed networks.
-    async fn prune(&self) -> Result<Vec<String>>;
+    async fn prune(&self, filters: Filters) -> Result<Vec<String>>;
     async fn connect(&self, network: &str, req: ConnectRequest) -> Result<()>;
     async fn disconnect(&self, network: &str, container: &str, force: bool) -> Result<()>;
 }
@@ -72,8 +72,11 @@ async fn remove(State(s): State<ApiState>, Path(id): Path<String>) -> R<StatusCo
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn prune(State(s): State<ApiState>) -> R<Json<Value>> {
-    Ok(Json(json!({"NetworksDeleted": s.networks.prune().await?})))
+async fn prune(State(s): State<ApiState>, Query(query): Q) -> R<Json<Value>> {
+    let filters = params::filters(q(&query, "filters"))?;
+    Ok(Json(
+        json!({"NetworksDeleted": s.networks.prune(filters).await?}),
+    ))
 }
 
 async fn connect(

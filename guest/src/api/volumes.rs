@@ -6,11 +6,12 @@ use async_trait::async_trait;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{Json as Body, Query};
+use super::version::ApiVersion;
 use super::{params, ApiError, ApiState};
 use crate::errdefs::Result;
 
@@ -103,9 +104,15 @@ async fn remove(
 
 async fn prune(
     State(s): State<ApiState>,
+    version: Option<Extension<ApiVersion>>,
     Query(q): Q,
 ) -> std::result::Result<Json<Value>, ApiError> {
-    let filters = params::filters(q.get("filters").map(String::as_str))?;
+    let mut filters = params::filters(q.get("filters").map(String::as_str))?;
+    // Before API 1.42 prune took named volumes too; dockerd keeps that for
+    // old clients by asking for all of them on their behalf.
+    if version.is_some_and(|Extension(v)| !v.at_least("1.42")) {
+        filters.entry("all".into()).or_default().push("true".into());
+    }
     let (deleted, reclaimed) = s.volumes.prune(filters).await?;
     Ok(Json(
         json!({"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}),

@@ -167,13 +167,14 @@ impl Containers {
 impl Containers {
     /// Named and anonymous volumes become binds of their directories (the
     /// spec builder knows only host paths); a volume used for the first time
-    /// gets what the image has at its mount point, as dockerd does.
+    /// gets what the image has at its mount point, as dockerd does. Host
+    /// directories taken with `--volumes-from` join the binds as they are.
     fn with_volumes_as_binds(
         &self,
         c: &Container,
         mut body: ContainerCreateBody,
     ) -> Result<ContainerCreateBody> {
-        if c.volumes.is_empty() {
+        if c.volumes.is_empty() && c.inherited_binds.is_empty() {
             return Ok(body);
         }
         let hc = body.host_config.get_or_insert_with(Default::default);
@@ -200,6 +201,7 @@ impl Containers {
             let mode = if v.read_only { "ro" } else { "rw" };
             binds.push(format!("{}:{}:{mode}", data.display(), v.destination));
         }
+        binds.extend(c.inherited_binds.iter().map(|b| b.as_bind()));
         hc.binds = Some(binds);
         Ok(body)
     }

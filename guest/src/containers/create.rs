@@ -97,7 +97,9 @@ impl Containers {
             .images
             .top_layer(&image_id)?
             .ok_or_else(|| Error::not_implemented("images without layers cannot be run yet"))?;
-        let volumes = self.volume_mounts(&host_config, &config)?;
+        let inherited = self.volumes_from(&host_config)?;
+        let mut volumes = self.volume_mounts(&host_config, &config, &inherited.destinations())?;
+        volumes.extend(inherited.volumes);
         let rw = match self.images.create_rw_layer(&id, &top) {
             Ok(rw) => rw,
             Err(e) => {
@@ -124,6 +126,7 @@ impl Containers {
             ports: Default::default(),
             endpoints_config: client["NetworkingConfig"]["EndpointsConfig"].clone(),
             volumes,
+            inherited_binds: inherited.binds,
         };
         let mut c = c;
         let mut result = self.store.insert_new(&c);
@@ -149,10 +152,16 @@ impl Containers {
 
     /// The volumes a new container mounts, created as dockerd creates them:
     /// named ones from `-v name:/path` and `--mount type=volume`, anonymous
-    /// ones for the `VOLUME`s nothing else covers.
-    fn volume_mounts(&self, host_config: &Value, config: &Value) -> Result<Vec<VolumeMount>> {
+    /// ones for the `VOLUME`s nothing else covers (`inherited`: what
+    /// `--volumes-from` mounts, which covers them too).
+    fn volume_mounts(
+        &self,
+        host_config: &Value,
+        config: &Value,
+        inherited: &std::collections::HashSet<String>,
+    ) -> Result<Vec<VolumeMount>> {
         let mut out = Vec::new();
-        let mut covered = std::collections::HashSet::new();
+        let mut covered = inherited.clone();
         let result = (|| {
             for b in host_config["Binds"]
                 .as_array()
@@ -243,6 +252,10 @@ impl Containers {
     /// Removes the anonymous volumes among `mounts` (`rm -v`, failed creates).
     pub(super) fn drop_anonymous(&self, mounts: &[VolumeMount]) {
         for m in mounts.iter().filter(|m| m.anonymous) {
+            // Shared through --volumes-from: it goes with the last user.
+            if self.volume_in_use(&m.name) {
+                continue;
+            }
             match self.volumes.store.remove(&m.name) {
                 Ok(_) => self.volumes.destroyed(&m.name),
                 Err(e) => tracing::warn!(volume = %m.name, "cannot remove anonymous volume: {e}"),

@@ -35,4 +35,5 @@ pub mod stop;
 pub mod store;
 pub mod top;
 pub mod update;
+pub mod volumes_from;
 pub mod wait;

@@ -30,6 +30,10 @@ pub struct Container {
     /// Volumes mounted into the container (named, or anonymous from `VOLUME`).
     #[serde(default)]
     pub volumes: Vec<VolumeMount>,
+    /// Host directories another container binds, taken with `--volumes-from`
+    /// (its volumes go into `volumes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inherited_binds: Vec<super::volumes_from::InheritedBind>,
     /// Stopped by a user (`unless-stopped` then stays down at daemon start).
     #[serde(default)]
     pub manually_stopped: bool,

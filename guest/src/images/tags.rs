@@ -135,9 +135,11 @@ pub struct Pruned {
 
 impl Images {
     /// Removes dangling images, or with `dangling=false` (`-a`) every image no
-    /// container uses.
+    /// container uses. What it reclaims is the size of the layers that went:
+    /// a layer another image or a container still stands on stays and is
+    /// not counted.
     pub fn prune(&self, filters: &super::query::Filters) -> Result<Pruned> {
-        crate::filters::check_keys(filters, &["dangling", "label", "until"])?;
+        crate::filters::check_keys(filters, &["dangling", "label", "label!", "until"])?;
         let only_dangling = !filters
             .get("dangling")
             .and_then(|v| v.first())
@@ -153,21 +155,39 @@ impl Images {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let listed = self.list(&selection, true)?;
+        // dockerd's label!: spares an image that has every label given.
+        let spared = |labels: &std::collections::HashMap<String, String>| {
+            filters.get("label!").is_some_and(|not| {
+                not.iter().all(|w| {
+                    crate::filters::label_matches(|k| labels.get(k).map(String::as_str), w)
+                })
+            })
+        };
         for summary in listed {
-            if only_dangling && !summary.repo_tags.is_empty() {
+            if (only_dangling && !summary.repo_tags.is_empty()) || spared(&summary.labels) {
                 continue;
             }
             let id = Digest::parse(&summary.id).map_err(|e| Error::system(e.to_string()))?;
             if self.user_of(&id).is_some() {
                 continue;
             }
+            let sizes = self.layer_sizes(&id);
             for r in self.store.refs_of(&id) {
                 if let Ok(p) = Reference::parse(&r) {
                     self.untag(&p, &mut out.deleted)?;
                 }
             }
+            let first = out.deleted.len();
             self.delete(&id, &mut out.deleted)?;
-            out.reclaimed += summary.size.max(0) as u64;
+            let gone: std::collections::HashSet<&str> = out.deleted[first..]
+                .iter()
+                .filter_map(|d| d.deleted.as_deref())
+                .collect();
+            out.reclaimed += sizes
+                .iter()
+                .filter(|(layer, _)| gone.contains(layer.as_str()))
+                .map(|(_, size)| size)
+                .sum::<u64>();
         }
         Ok(out)
     }

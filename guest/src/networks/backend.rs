@@ -40,9 +40,9 @@ impl NetworkBackend for NetworkService {
         blocking(move || me.remove(&id)).await
     }
 
-    async fn prune(&self) -> Result<Vec<String>> {
+    async fn prune(&self, filters: Filters) -> Result<Vec<String>> {
         let me = self.networks.clone();
-        blocking(move || me.prune()).await
+        blocking(move || me.prune(&filters)).await
     }
 
     async fn connect(&self, network: &str, req: ConnectRequest) -> Result<()> {

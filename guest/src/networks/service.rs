@@ -334,9 +334,30 @@ impl Networks {
         }
     }
 
-    pub fn prune(&self) -> Result<Vec<String>> {
+    /// Removes the user networks no running container is on, selected by
+    /// dockerd's prune filters: `until`, `label` (every one given) and
+    /// `label!` (spares a network with every one given).
+    pub fn prune(&self, filters: &crate::filters::Filters) -> Result<Vec<String>> {
+        crate::filters::check_keys(filters, &["until", "label", "label!"])?;
+        let until = match filters.get("until").and_then(|v| v.first()) {
+            Some(v) => Some(crate::timefmt::until_cutoff(v, crate::timefmt::now_unix())?),
+            None => None,
+        };
+        let has_all = |n: &Network, key: &str| {
+            filters.get(key).is_some_and(|want| {
+                want.iter().all(|w| {
+                    crate::filters::label_matches(|k| n.labels.get(k).map(String::as_str), w)
+                })
+            })
+        };
         let mut gone = Vec::new();
         for n in self.store.all() {
+            if until.is_some_and(|u| crate::timefmt::rfc3339_to_unix(&n.created) >= u)
+                || (filters.contains_key("label") && !has_all(&n, "label"))
+                || has_all(&n, "label!")
+            {
+                continue;
+            }
             if !n.builtin && self.endpoints_on(&n.id).is_empty() && self.remove(&n.id).is_ok() {
                 gone.push(n.name);
             }

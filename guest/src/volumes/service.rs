@@ -134,31 +134,55 @@ impl Volumes {
         self.events.publish("volume", "destroy", name, attrs);
     }
 
-    /// Removes unused volumes: anonymous ones only, unless `all=true` (API 1.42+).
+    /// Removes unused volumes: anonymous ones only, unless `all=true` (API
+    /// 1.42+; the API layer asks for all on older clients' behalf). `label`
+    /// keeps those with every label given, `label!` spares those with every
+    /// label given, as dockerd's prune filters do.
     pub fn prune(&self, filters: &Filters) -> Result<(Vec<String>, u64)> {
-        crate::filters::check_keys(filters, &["label", "all"])?;
-        let all = filters
-            .get("all")
-            .and_then(|v| v.first())
-            .is_some_and(|v| matches!(v.as_str(), "true" | "1"));
+        crate::filters::check_keys(filters, &["label", "label!", "all"])?;
+        let all = match filters.get("all").map(Vec::as_slice) {
+            None | Some([]) => false,
+            Some([one]) => match one.to_ascii_lowercase().as_str() {
+                "1" | "t" | "true" => true,
+                "0" | "f" | "false" => false,
+                _ => return Err(invalid_filter("all", std::slice::from_ref(one))),
+            },
+            Some(many) => return Err(invalid_filter("all", many)),
+        };
+        let matches_all = |v: &Volume, key: &str| {
+            filters
+                .get(key)
+                .is_some_and(|want| want.iter().all(|w| label_matches(v, w)))
+        };
         let mut deleted = Vec::new();
         let mut reclaimed = 0;
         for v in self.store.all() {
             let anonymous = v.labels.contains_key(ANONYMOUS_LABEL);
             if (!all && !anonymous)
                 || !self.users_of(&v.name).is_empty()
-                || !filters
-                    .get("label")
-                    .is_none_or(|want| want.iter().all(|w| label_matches(&v, w)))
+                || (filters.contains_key("label") && !matches_all(&v, "label"))
+                || matches_all(&v, "label!")
             {
                 continue;
             }
-            reclaimed += self.store.remove(&v.name)?;
-            self.destroyed(&v.name);
-            deleted.push(v.name);
+            // One that cannot go (gone meanwhile, a busy mount) leaves the
+            // others to go and the report to say what did, as in dockerd.
+            match self.store.remove(&v.name) {
+                Ok(size) => {
+                    reclaimed += size;
+                    self.destroyed(&v.name);
+                    deleted.push(v.name);
+                }
+                Err(e) => tracing::warn!(volume = %v.name, "prune: cannot remove: {e}"),
+            }
         }
         Ok((deleted, reclaimed))
     }
+}
+
+/// dockerd's words for a filter value it cannot use: `invalid filter 'all=[x]'`.
+fn invalid_filter(key: &str, values: &[String]) -> Error {
+    Error::invalid(format!("invalid filter '{key}=[{}]'", values.join(" ")))
 }
 
 fn label_matches(v: &Volume, wanted: &str) -> bool {

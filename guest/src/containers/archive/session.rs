@@ -49,6 +49,11 @@ impl Containers {
         .filter(|m| m.source.exists())
         .collect();
         out.extend(binds(&c.host_config));
+        out.extend(c.inherited_binds.iter().map(|b| MountSpec {
+            dest: b.destination.clone(),
+            source: b.source.clone().into(),
+            read_only: b.read_only,
+        }));
         out.extend(c.volumes.iter().map(|v| MountSpec {
             dest: v.destination.clone(),
             source: self.volumes.store.mountpoint(&v.name),
