@@ -281,3 +281,12 @@ def test_update_export_stats_stream_and_sizes(d):
     size = d.docker("ps", "-s", "--filter", "name=upd", "--format", "{{.Size}}").stdout
     assert "virtual" in size
     d.docker("rm", "-f", "upd")
+
+
+def test_inspect_lists_bind_mounts(d, tmp_path):
+    (tmp_path / "f").write_text("host\n")
+    cid = d.docker("create", "-v", f"{tmp_path}:/h:ro", "busybox", "cat", "/h/f").stdout.strip()
+    mounts = inspect(d, cid)["Mounts"]
+    assert {"Type": "bind", "Source": str(tmp_path), "Destination": "/h", "RW": False}.items() <= mounts[0].items()
+    assert d.docker("start", "-a", cid).stdout == "host\n"
+    d.docker("rm", cid)

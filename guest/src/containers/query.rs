@@ -173,7 +173,7 @@ impl Containers {
                 "Mode": "",
                 "RW": !v.read_only,
                 "Propagation": "",
-            })).collect::<Vec<_>>(),
+            })).chain(bind_mounts(&c)).collect::<Vec<_>>(),
             "Config": c.config,
             "NetworkSettings": network_settings(&c, true),
         }))
@@ -304,4 +304,41 @@ fn network_settings(c: &Container, full: bool) -> Value {
         "MacAddress": field(|e| json!(e.mac), json!("")),
         "Networks": nets,
     })
+}
+
+/// Host-path binds (`-v /host:/ctr[:opts]` and `--mount type=bind`) as
+/// inspect's `Mounts` shows them.
+fn bind_mounts(c: &Container) -> Vec<Value> {
+    let mut out = Vec::new();
+    for b in c.host_config["Binds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        let parts: Vec<&str> = b.split(':').collect();
+        if parts.len() < 2 || !parts[0].starts_with('/') {
+            continue;
+        }
+        let opts = parts.get(2).copied().unwrap_or("");
+        let ro = opts.split(',').any(|o| o == "ro");
+        let prop = opts
+            .split(',')
+            .find(|o| o.contains("private") || o.contains("shared") || o.contains("slave"))
+            .unwrap_or("rprivate");
+        out.push(json!({
+            "Type": "bind", "Source": parts[0], "Destination": parts[1],
+            "Mode": opts, "RW": !ro, "Propagation": prop,
+        }));
+    }
+    for m in c.host_config["Mounts"].as_array().into_iter().flatten() {
+        if m["Type"] == "bind" {
+            out.push(json!({
+                "Type": "bind", "Source": m["Source"], "Destination": m["Target"], "Mode": "",
+                "RW": !m["ReadOnly"].as_bool().unwrap_or(false),
+                "Propagation": m["BindOptions"]["Propagation"].as_str().unwrap_or("rprivate"),
+            }));
+        }
+    }
+    out
 }
