@@ -174,8 +174,11 @@ def test_daemon_fixture_reports_early_exit(make_berthd):
 def test_daemon_fixture_mirror_config(make_berthd, registry):
     d = make_berthd(binary=FAKE, config={"debug": True})
     written = json.loads(d.config_file.read_text())
-    assert written == {"registry-mirrors": [registry.url], "insecure-registries": [registry.host],
-                       "debug": True}
+    # Plus each daemon's own bridge, subnet and address pools (Berthd._network_defaults).
+    assert set(written) == {"registry-mirrors", "insecure-registries", "debug", "bridge", "bip",
+                            "default-address-pools"}
+    assert written["registry-mirrors"] == [registry.url] and written["insecure-registries"] == [registry.host]
+    assert written["debug"] is True
 
 
 def test_daemon_cleanup_removes_everything():

@@ -191,7 +191,8 @@ class Berthd:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        _kill_container_cgroups(self.data_root)
+        parent = self.config.get("cgroup-parent", "berth") if isinstance(self.config, dict) else "berth"
+        _kill_container_cgroups(self.data_root, parent.strip("/"))
         self._remove_bridges()
         left = _unmount_under(self.tmp)
         if left:
@@ -281,13 +282,13 @@ class Berthd:
         return docker.DockerClient(base_url=self.url, **kw)
 
 
-def _kill_container_cgroups(data_root: Path) -> None:
+def _kill_container_cgroups(data_root: Path, parent: str = "berth") -> None:
     """Containers outlive their shims by design: end those of this daemon's containers that
-    are still running (by their cgroups, under the default cgroup parent /berth) and remove
-    their cgroup directories."""
+    are still running (by their cgroups, under the daemon's cgroup parent) and remove their
+    cgroup directories, and the parent when it is the daemon's own and empty."""
     ids = [p.name for p in (data_root / "containers").glob("*") if p.is_dir()]
-    dirs = [c / "berth" / i for c in Path("/sys/fs/cgroup").glob("*") for i in ids]
-    dirs += [Path("/sys/fs/cgroup") / "berth" / i for i in ids]
+    dirs = [c / parent / i for c in Path("/sys/fs/cgroup").glob("*") for i in ids]
+    dirs += [Path("/sys/fs/cgroup") / parent / i for i in ids]
     for d in dirs:
         try:
             for pid in (d / "cgroup.procs").read_text().split():
@@ -305,6 +306,12 @@ def _kill_container_cgroups(data_root: Path) -> None:
                 d.rmdir()
             except OSError:
                 time.sleep(0.05)
+    if parent != "berth":
+        for c in list(Path("/sys/fs/cgroup").glob(f"*/{parent}")) + [Path("/sys/fs/cgroup") / parent]:
+            try:
+                c.rmdir()
+            except OSError:
+                pass
 
 
 def _unmount_under(root: Path) -> list[str]:
