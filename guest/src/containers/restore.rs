@@ -12,8 +12,9 @@ use super::service::Containers;
 
 impl Containers {
     pub async fn restore(self: &Arc<Self>) {
-        self.restore_containers().await;
+        // Before any policy restart makes namespaces of its own.
         self.remove_stale_namespaces();
+        self.restore_containers().await;
     }
 
     /// Network namespaces left by containers that no longer run (berthd
