@@ -306,39 +306,22 @@ fn network_settings(c: &Container, full: bool) -> Value {
     })
 }
 
-/// Host-path binds (`-v /host:/ctr[:opts]` and `--mount type=bind`) as
-/// inspect's `Mounts` shows them.
+/// Host-path binds (`-v /host:/ctr[:opts]`, `--mount type=bind`, and those
+/// taken with `--volumes-from`) as inspect's `Mounts` shows them.
 fn bind_mounts(c: &Container) -> Vec<Value> {
-    let mut out = Vec::new();
-    for b in c.host_config["Binds"]
-        .as_array()
+    super::volumes_from::host_binds(c)
         .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        let parts: Vec<&str> = b.split(':').collect();
-        if parts.len() < 2 || !parts[0].starts_with('/') {
-            continue;
-        }
-        let opts = parts.get(2).copied().unwrap_or("");
-        let ro = opts.split(',').any(|o| o == "ro");
-        let prop = opts
-            .split(',')
-            .find(|o| o.contains("private") || o.contains("shared") || o.contains("slave"))
-            .unwrap_or("rprivate");
-        out.push(json!({
-            "Type": "bind", "Source": parts[0], "Destination": parts[1],
-            "Mode": opts, "RW": !ro, "Propagation": prop,
-        }));
-    }
-    for m in c.host_config["Mounts"].as_array().into_iter().flatten() {
-        if m["Type"] == "bind" {
-            out.push(json!({
-                "Type": "bind", "Source": m["Source"], "Destination": m["Target"], "Mode": "",
-                "RW": !m["ReadOnly"].as_bool().unwrap_or(false),
-                "Propagation": m["BindOptions"]["Propagation"].as_str().unwrap_or("rprivate"),
-            }));
-        }
-    }
-    out
+        .map(|b| {
+            let propagation = if b.propagation.is_empty() {
+                "rprivate".to_string()
+            } else {
+                b.propagation
+            };
+            json!({
+                "Type": "bind", "Source": b.source, "Destination": b.destination,
+                "Mode": if b.read_only { "ro" } else { "" }, "RW": !b.read_only,
+                "Propagation": propagation,
+            })
+        })
+        .collect()
 }

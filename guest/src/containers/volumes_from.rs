@@ -156,7 +156,7 @@ fn parse(spec: &str) -> Result<(&str, bool)> {
 
 /// The host directories a container binds: its own (`Binds` with a host
 /// path, `Mounts` of type bind) and those it took through `--volumes-from`.
-fn host_binds(c: &Container) -> Vec<InheritedBind> {
+pub(super) fn host_binds(c: &Container) -> Vec<InheritedBind> {
     let mut out = Vec::new();
     for b in c.host_config["Binds"]
         .as_array()
