@@ -28,7 +28,7 @@ pub struct Bundle {
 }
 
 impl Containers {
-    fn bundle_dir(&self, id: &str) -> PathBuf {
+    pub(super) fn bundle_dir(&self, id: &str) -> PathBuf {
         self.exec_root.join("containers").join(id)
     }
 

@@ -110,8 +110,8 @@ impl Containers {
                 c.id
             )));
         }
-        let process = self.exec_process(&c, &exec.config)?;
-        let precheck = self.rootfs_of(&c).and_then(|rootfs| {
+        let (process, rootfs) = self.exec_process(&c, &exec.config)?;
+        let precheck = rootfs.and_then(|rootfs| {
             let env: Vec<String> = process["env"]
                 .as_array()
                 .into_iter()
@@ -230,22 +230,15 @@ impl Containers {
             .map_err(|e| Error::system(e.to_string()))
     }
 
-    fn rootfs_of(&self, c: &super::record::Container) -> Option<std::path::PathBuf> {
-        let bundle = self.exec_root.join("containers").join(&c.id);
-        let spec: Value =
-            serde_json::from_slice(&std::fs::read(bundle.join("config.json")).ok()?).ok()?;
-        spec["root"]["path"].as_str().map(std::path::PathBuf::from)
-    }
-
     /// The OCI process for an exec: the container's own process with the
-    /// exec's command, environment, user, directory and terminal.
+    /// exec's command, environment, user, directory and terminal; and the
+    /// container's root filesystem, from the same runtime configuration.
     pub(super) fn exec_process(
         &self,
         c: &super::record::Container,
         cfg: &ExecConfig,
-    ) -> Result<Value> {
-        let bundle = self.exec_root.join("containers").join(&c.id);
-        let spec: Value = std::fs::read(bundle.join("config.json"))
+    ) -> Result<(Value, Option<std::path::PathBuf>)> {
+        let spec: Value = std::fs::read(self.bundle_dir(&c.id).join("config.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| {
@@ -284,6 +277,7 @@ impl Containers {
                 p["capabilities"][set] = json!(all);
             }
         }
-        Ok(p)
+        let rootfs = spec["root"]["path"].as_str().map(std::path::PathBuf::from);
+        Ok((p, rootfs))
     }
 }

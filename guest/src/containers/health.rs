@@ -136,7 +136,7 @@ impl Containers {
             ..Default::default()
         };
         let process = match self.exec_process(&c, &cfg) {
-            Ok(p) => p,
+            Ok((p, _)) => p,
             Err(e) => return (-1, e.message),
         };
         let req = ExecRequest {

@@ -30,11 +30,7 @@ impl Containers {
     }
 
     pub(super) fn exit_from_disk(&self, id: &str) -> ExitInfo {
-        let path = self
-            .exec_root
-            .join("containers")
-            .join(id)
-            .join(super::shim::EXIT_FILE);
+        let path = self.bundle_dir(id).join(super::shim::EXIT_FILE);
         std::fs::read(&path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())

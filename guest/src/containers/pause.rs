@@ -9,9 +9,18 @@ use crate::os::cgroups::{Cgroup, Layout};
 
 impl Containers {
     pub(super) fn cgroup(&self, c: &Container) -> Result<Cgroup> {
-        let layout = Layout::detect()
-            .map_err(|e| Error::system(format!("cannot find the cgroup filesystem: {e}")))?;
-        Ok(Cgroup::new(&layout, &self.cgroups_path(c)))
+        // The hierarchy does not change under a running daemon: read
+        // mountinfo once, not on every stats sample, stop or kill.
+        let layout = match self.cgroup_layout.get() {
+            Some(l) => l,
+            None => {
+                let l = Layout::detect().map_err(|e| {
+                    Error::system(format!("cannot find the cgroup filesystem: {e}"))
+                })?;
+                self.cgroup_layout.get_or_init(|| l)
+            }
+        };
+        Ok(Cgroup::new(layout, &self.cgroups_path(c)))
     }
 
     pub async fn pause(self: &Arc<Self>, what: &str) -> Result<()> {

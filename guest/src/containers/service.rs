@@ -25,6 +25,8 @@ pub struct Containers {
     /// The published ports of running containers; dropping one closes it.
     pub(super) published:
         std::sync::Mutex<std::collections::HashMap<String, Vec<crate::networks::ports::Published>>>,
+    /// The cgroup hierarchy, found on first use.
+    pub(super) cgroup_layout: std::sync::OnceLock<crate::os::cgroups::Layout>,
     /// Set while the daemon shuts down: exits then are not policy restarts.
     pub(super) shutting_down: std::sync::atomic::AtomicBool,
 }
@@ -63,6 +65,7 @@ impl Containers {
             live: Default::default(),
             execs: Default::default(),
             published: Default::default(),
+            cgroup_layout: Default::default(),
             shutting_down: Default::default(),
             events,
             store: ContainerStore::open(data_root)?,

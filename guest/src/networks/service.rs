@@ -76,10 +76,6 @@ impl Networks {
         let _ = self.usage.set(usage);
     }
 
-    fn endpoints_on(&self, id: &str) -> Vec<(String, String, super::model::Endpoint)> {
-        self.endpoints(id)
-    }
-
     /// `bridge`, `host` and `none`, as dockerd has them; the default
     /// bridge follows `bip`/`fixed-cidr`/`mtu` (and `bridge` names its device).
     fn builtins(&self) -> Result<()> {
@@ -309,7 +305,7 @@ impl Networks {
                 format!("{} is a pre-defined network and cannot be removed", n.name),
             ));
         }
-        if !self.endpoints_on(&n.id).is_empty() {
+        if !self.endpoints(&n.id).is_empty() {
             return Err(Error::new(
                 Kind::Forbidden,
                 format!(
@@ -358,7 +354,7 @@ impl Networks {
             {
                 continue;
             }
-            if !n.builtin && self.endpoints_on(&n.id).is_empty() && self.remove(&n.id).is_ok() {
+            if !n.builtin && self.endpoints(&n.id).is_empty() && self.remove(&n.id).is_ok() {
                 gone.push(n.name);
             }
         }
@@ -424,7 +420,7 @@ impl Networks {
         });
         if containers {
             let mut map = serde_json::Map::new();
-            for (id, name, ep) in self.endpoints_on(&n.id) {
+            for (id, name, ep) in self.endpoints(&n.id) {
                 map.insert(
                     id,
                     json!({
