@@ -21,10 +21,7 @@ impl Containers {
         timeout: Option<i64>,
         signal: Option<&str>,
     ) -> Result<()> {
-        let id = self.store.get(what)?.id;
-        let live = self.live(&id);
-        live.set_manual_stop(true);
-        let restarting = live.cancel_restart();
+        let (id, live, restarting) = self.take_over(what)?;
         let _op = live.op.lock().await;
         let c = self.store.get(&id)?;
         if !c.state.running {
@@ -132,10 +129,7 @@ impl Containers {
         timeout: Option<i64>,
         signal: Option<&str>,
     ) -> Result<()> {
-        let id = self.store.get(what)?.id;
-        let live = self.live(&id);
-        live.set_manual_stop(true);
-        live.cancel_restart();
+        let (id, live, _) = self.take_over(what)?;
         let _op = live.op.lock().await;
         let c = self.store.get(&id)?;
         if c.state.running {
@@ -159,10 +153,8 @@ impl Containers {
         volumes: bool,
     ) -> Result<()> {
         let id = self.store.get(what)?.id;
-        let live = self.live(&id);
         if force {
-            live.set_manual_stop(true);
-            live.cancel_restart();
+            let (_, live, _) = self.take_over(&id)?;
             let _op = live.op.lock().await;
             let c = self.store.get(&id)?;
             if c.state.running {
@@ -172,6 +164,17 @@ impl Containers {
         }
         let me = self.clone();
         crate::task::blocking(move || me.remove(&id, force, volumes)).await
+    }
+
+    /// A user acts on the container (stop, restart, rm -f): its restart
+    /// policy stays quiet and a pending policy restart is cancelled.
+    /// Returns its ID, its live state, and whether a restart was pending.
+    fn take_over(&self, what: &str) -> Result<(String, Arc<Live>, bool)> {
+        let id = self.store.get(what)?.id;
+        let live = self.live(&id);
+        live.set_manual_stop(true);
+        let pending = live.cancel_restart();
+        Ok((id, live, pending))
     }
 
     /// A container waiting for a policy restart that was stopped: it is
