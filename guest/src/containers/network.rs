@@ -46,18 +46,7 @@ impl Containers {
                 }
                 NetMode::Join(self.netns_path(&other.id))
             }
-            m => {
-                let primary = if m == "default" { "bridge" } else { m }.to_string();
-                let mut nets = vec![primary.clone()];
-                if let Some(obj) = c.endpoints_config.as_object() {
-                    nets.extend(
-                        obj.keys()
-                            .filter(|k| **k != primary && k.as_str() != m)
-                            .cloned(),
-                    );
-                }
-                NetMode::Bridge(nets)
-            }
+            _ => NetMode::Bridge(configured_networks(c)),
         })
     }
 
@@ -288,7 +277,8 @@ pub fn configured_networks(c: &Container) -> Vec<String> {
         .into_iter()
         .flat_map(|o| o.keys())
     {
-        if !out.contains(k) {
+        // "default" names the bridge network, already first.
+        if !out.contains(k) && k != mode {
             out.push(k.clone());
         }
     }
