@@ -4,3 +4,4 @@
 //! dependencies, no I/O beyond what the caller hands in.
 
 pub mod daemon_config;
+pub mod vmlink;
