@@ -2,4 +2,6 @@
 //! the VM backends, socket/port forwarding and shared folders land here next
 //! (see DESIGN.md).
 
+pub mod creds;
+pub mod dashboard;
 pub mod engine;
