@@ -1,0 +1,79 @@
+//! Keeping the session with the guest's agent: connect (retrying while the guest boots), open
+//! the control stream, follow its events, and start over when the guest restarts.
+
+use crate::forward::{control::Control, hvsock, Mux};
+use crate::ports::Ports;
+use berth_common::vmlink::{Event, AGENT_VSOCK_PORT};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+pub async fn keep(
+    vsock: PathBuf,
+    handshake: bool,
+    mux_tx: watch::Sender<Option<Mux>>,
+    control_tx: watch::Sender<Option<Arc<Control>>>,
+    ready_file: PathBuf,
+) {
+    let mut ports = Ports::new(mux_tx.subscribe());
+    let mut logged = false;
+    loop {
+        let conn = if handshake {
+            hvsock::connect(&vsock, AGENT_VSOCK_PORT).await
+        } else {
+            tokio::net::UnixStream::connect(&vsock).await
+        };
+        let conn = match conn {
+            Ok(c) => c,
+            Err(e) => {
+                if !logged {
+                    tracing::info!("waiting for the guest agent ({e})");
+                    logged = true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (mux, driver) = Mux::start(conn);
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let control = match Control::open(&mux, events_tx).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("the guest agent refused the control stream: {e}");
+                driver.abort();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        tracing::info!("connected to the guest agent");
+        logged = false;
+        if let Err(e) = control.sync_time().await {
+            tracing::warn!("cannot set the guest clock: {e}");
+        }
+        mux_tx.send_replace(Some(mux));
+        control_tx.send_replace(Some(control));
+        while let Some(event) = events.recv().await {
+            match event {
+                Event::Ready => {
+                    tracing::info!("the engine in the guest is ready");
+                    let _ = std::fs::write(&ready_file, b"ready\n");
+                }
+                Event::Ports { tcp, udp } => {
+                    if !udp.is_empty() {
+                        tracing::info!("UDP ports {udp:?} are published in the guest; Berth forwards TCP only so far");
+                    }
+                    ports.apply(&tcp).await;
+                }
+            }
+        }
+        // The control stream ended: the guest restarted or is going down.
+        tracing::warn!("lost the session with the guest agent; reconnecting");
+        driver.abort();
+        mux_tx.send_replace(None);
+        control_tx.send_replace(None);
+        let _ = std::fs::remove_file(&ready_file);
+        ports.apply(&[]).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
