@@ -40,11 +40,11 @@ pub fn prepare(path: &Path, gib: u64) -> anyhow::Result<u64> {
 
 /// Free bytes on the filesystem that holds `path`.
 pub fn host_free(path: &Path) -> anyhow::Result<u64> {
-    let dir = if path.is_dir() {
-        path
-    } else {
-        path.parent().unwrap_or(Path::new("/"))
-    };
+    // The disk may not exist yet: its nearest existing folder is on the same filesystem.
+    let dir = path
+        .ancestors()
+        .find(|d| d.is_dir())
+        .unwrap_or(Path::new("/"));
     let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())?;
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: c is a valid C string and st a writable statvfs.

@@ -1,0 +1,105 @@
+"""The Berth VM end to end: `berth start` boots the guest (QEMU; TCG where there is no hardware
+virtualisation), and the real docker CLI on the host drives berthd in it through the forwarded
+socket: pulls from the test registry on the host, runs, stdin with half-close, a published port
+reached on the host's 127.0.0.1, a bind mount of a shared host folder, and a restart that keeps
+the pulled image. One VM for the module: boots are slow under emulation (two in all)."""
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+
+import pytest
+
+from lib.ports import free_port
+from lib.vm import BerthVM, require_vm
+
+
+@pytest.fixture(scope="module")
+def vm(registry):
+    require_vm()
+    # The guest reaches the host's 127.0.0.1 as 10.0.2.2 (QEMU user networking).
+    mirror = f"10.0.2.2:{registry.port}"
+    v = BerthVM(daemon_json={"registry-mirrors": [f"http://{mirror}"], "insecure-registries": [mirror]})
+    try:
+        v.start()
+        yield v
+    except BaseException:
+        print("--- supervisor log ---\n" + v.host_log()[-4000:])
+        print("--- guest console ---\n" + v.console()[-6000:])
+        raise
+    finally:
+        v.cleanup()
+
+
+def test_docker_version_shows_berthd_through_the_forwarded_socket(vm):
+    out = vm.docker("version").stdout
+    assert "Berth Engine" in out.split("Server:", 1)[1], out
+    status = vm.berth("status").stdout
+    assert "VM: running" in status and "Engine: Berth" in status, status
+
+
+def test_pull_from_the_host_registry_and_run(vm):
+    vm.docker("pull", "busybox")
+    assert vm.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split() == ["busybox:latest"]
+    assert vm.docker("run", "--rm", "busybox", "echo", "hi").stdout == "hi\n"
+
+
+def test_stdin_reaches_the_container_and_its_end_ends_it(vm):
+    # `cat` exits only if the end of stdin (a half-close) crosses host socket, vsock and guest.
+    cp = vm.docker("run", "-i", "--rm", "busybox", "cat", input="hi\n", timeout=120)
+    assert cp.stdout == "hi\n"
+
+
+def _get(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.read().decode()
+    except OSError:
+        return None
+
+
+def test_a_published_port_answers_on_the_hosts_loopback_and_closes_with_the_container(vm):
+    port = free_port()
+    vm.docker("run", "-d", "--name", "web", "-p", f"{port}:80", "busybox", "sh", "-c",
+              "mkdir -p /www && echo hello from the guest > /www/index.html && exec httpd -f -p 80 -h /www")
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    body = _get(url)
+    while body is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        body = _get(url)
+    assert body == "hello from the guest\n", vm.host_log()[-2000:]
+
+    vm.docker("rm", "-f", "web")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except OSError:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"127.0.0.1:{port} still listens after the container went\n{vm.host_log()[-2000:]}")
+
+
+def test_a_bind_mount_of_a_shared_host_folder_reads_and_writes(vm):
+    data = vm.share / "project"
+    data.mkdir()
+    (data / "in.txt").write_text("from the host\n")
+    out = vm.docker("run", "--rm", "-v", f"{data}:/src", "busybox", "sh", "-c",
+                    "cat /src/in.txt && echo from the container > /src/out.txt").stdout
+    assert out == "from the host\n"
+    assert (data / "out.txt").read_text() == "from the container\n"
+
+
+def test_stop_then_start_keeps_the_pulled_image(vm):
+    vm.stop()
+    assert vm.supervisor_pid() is None
+    assert not vm.socket.exists()
+    # A clean shutdown: the guest powered off by itself, QEMU was not killed.
+    assert "did not power off in time" not in vm.host_log()
+    vm.start()
+    images = vm.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    assert "busybox:latest" in images
+    assert vm.docker("run", "--rm", "busybox", "echo", "again").stdout == "again\n"
