@@ -1,0 +1,183 @@
+//! The agent: a yamux server on the host's connection (vsock in the VM, a
+//! Unix socket in test mode). Every stream starts with a JSON header line
+//! (`berth_common::vmlink::Header`) that picks what it relays to.
+
+mod control;
+mod engine;
+mod exec;
+mod relay;
+mod udp;
+
+pub use control::{check_daemon_json, GuestOps};
+pub use engine::EngineState;
+
+use anyhow::Context as _;
+use berth_common::vmlink::{self, Header, Reply};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
+
+/// What every stream handler needs.
+pub struct Agent {
+    pub docker_socket: PathBuf,
+    pub engine: watch::Receiver<EngineState>,
+    pub ops: Arc<dyn GuestOps>,
+}
+
+impl Agent {
+    /// An agent for berthd at `docker_socket`, with a task that follows its
+    /// readiness and published ports.
+    pub fn start(docker_socket: PathBuf, ops: Arc<dyn GuestOps>) -> Arc<Agent> {
+        let (tx, rx) = watch::channel(EngineState::default());
+        tokio::spawn(engine::watch_engine(docker_socket.clone(), tx));
+        Arc::new(Agent {
+            docker_socket,
+            engine: rx,
+            ops,
+        })
+    }
+}
+
+fn yamux_config() -> yamux::Config {
+    yamux::Config::default()
+}
+
+/// Serves one host connection until it ends. The host opens every stream.
+pub async fn serve_connection<S>(socket: S, agent: Arc<Agent>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut conn = yamux::Connection::new(socket.compat(), yamux_config(), yamux::Mode::Server);
+    loop {
+        // Polling the connection is also what moves the bytes of every open
+        // stream: this loop must keep running while streams are served.
+        match futures::future::poll_fn(|cx| conn.poll_next_inbound(cx)).await {
+            Some(Ok(stream)) => {
+                tokio::spawn(handle_stream(stream, agent.clone()));
+            }
+            Some(Err(e)) => {
+                tracing::warn!("host connection failed: {e}");
+                break;
+            }
+            None => break,
+        }
+    }
+    tracing::info!("host connection closed");
+}
+
+/// Accepts host connections one at a time: a new connection means the host
+/// restarted, so it replaces the old one (whose streams then fail).
+pub async fn serve<L, S, F>(mut accept: L, agent: Arc<Agent>)
+where
+    L: FnMut() -> F,
+    F: std::future::Future<Output = std::io::Result<S>>,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut current: Option<tokio::task::JoinHandle<()>> = None;
+    loop {
+        match accept().await {
+            Ok(socket) => {
+                if let Some(old) = current.take() {
+                    if !old.is_finished() {
+                        tracing::info!("a new host connection replaces the previous one");
+                    }
+                    old.abort();
+                }
+                tracing::info!("host connected");
+                current = Some(tokio::spawn(serve_connection(socket, agent.clone())));
+            }
+            Err(e) => {
+                tracing::warn!("accepting a host connection failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+async fn handle_stream(stream: yamux::Stream, agent: Arc<Agent>) {
+    let id = stream.id();
+    let mut stream = stream.compat();
+    let header: Header = match vmlink::read_json_line(&mut stream).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(%id, "bad stream header: {e}");
+            let _ = vmlink::write_json_line(
+                &mut stream,
+                &Reply::error(format!("bad stream header: {e}")),
+            )
+            .await;
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
+            return;
+        }
+    };
+    tracing::debug!(%id, ?header, "stream opened");
+    let result = match header {
+        Header::Docker => match tokio::net::UnixStream::connect(&agent.docker_socket).await {
+            Ok(target) => relay::accept_and_relay(stream, target).await,
+            Err(e) => {
+                refuse(
+                    stream,
+                    format!(
+                        "cannot reach berthd at {}: {e}; it may still be starting \
+                             or have failed (see `berth logs`)",
+                        agent.docker_socket.display()
+                    ),
+                )
+                .await
+            }
+        },
+        Header::Tcp { port } => match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            Ok(target) => {
+                let _ = target.set_nodelay(true);
+                relay::accept_and_relay(stream, target).await
+            }
+            Err(e) => {
+                refuse(
+                    stream,
+                    format!("nothing answers on port {port} in the VM: {e}"),
+                )
+                .await
+            }
+        },
+        Header::Udp { port } => udp::serve(stream, port).await,
+        Header::Exec {
+            argv,
+            tty,
+            rows,
+            cols,
+        } => exec::serve(stream, argv, tty, rows, cols).await,
+        Header::Control => control::serve(stream, agent).await,
+    };
+    if let Err(e) = result {
+        tracing::debug!(%id, "stream ended with an error: {e}");
+    }
+}
+
+/// Answers a header with an error and closes the stream.
+async fn refuse<S: AsyncWrite + Unpin>(mut stream: S, message: String) -> std::io::Result<()> {
+    tracing::info!("refused a stream: {message}");
+    vmlink::write_json_line(&mut stream, &Reply::error(message)).await?;
+    tokio::io::AsyncWriteExt::shutdown(&mut stream).await
+}
+
+/// Test mode: the agent on a Unix socket, with local stand-ins for the
+/// guest operations.
+pub fn run_local(
+    listen: PathBuf,
+    docker_socket: PathBuf,
+    daemon_json: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(async move {
+        let _ = std::fs::remove_file(&listen);
+        let listener = tokio::net::UnixListener::bind(&listen)
+            .with_context(|| format!("listening on {}", listen.display()))?;
+        tracing::info!("agent listening on {}", listen.display());
+        let ops = Arc::new(control::LocalOps { daemon_json });
+        let agent = Agent::start(docker_socket, ops);
+        serve(|| async { listener.accept().await.map(|(s, _)| s) }, agent).await;
+        Ok(())
+    })
+}
