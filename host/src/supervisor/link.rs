@@ -9,6 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
+/// How often the guest clock is set from the host's.
+const CLOCK_SYNC: Duration = Duration::from_secs(60);
+
 pub async fn keep(
     vsock: PathBuf,
     handshake: bool,
@@ -53,7 +56,22 @@ pub async fn keep(
         }
         mux_tx.send_replace(Some(mux));
         control_tx.send_replace(Some(control));
-        while let Some(event) = events.recv().await {
+        // The host may sleep (a laptop lid): the guest clock then lags until it is set again.
+        let mut clock = tokio::time::interval(CLOCK_SYNC);
+        clock.tick().await;
+        loop {
+            let event = tokio::select! {
+                e = events.recv() => match e { Some(e) => e, None => break },
+                _ = clock.tick() => {
+                    let c = control_tx.borrow().clone();
+                    if let Some(c) = c {
+                        if let Err(e) = c.sync_time().await {
+                            tracing::debug!("clock sync: {e}");
+                        }
+                    }
+                    continue;
+                }
+            };
             match event {
                 Event::Ready => {
                     tracing::info!("the engine in the guest is ready");
