@@ -122,11 +122,11 @@ def make_berthd(request):
     made = []
 
     def make(config=None, args=(), hosts=(), env=None, mirror=True, start=True, binary=None,
-             timeout=30) -> Berthd:
+             timeout=30, netns=None) -> Berthd:
         require_binary(binary)
         if mirror and not isinstance(config, str):
             config = {**_mirror_config(request.getfixturevalue("registry")), **(config or {})}
-        d = _daemon(config, args=args, hosts=hosts, env=env, binary=binary)
+        d = _daemon(config, args=args, hosts=hosts, env=env, binary=binary, netns=netns)
         made.append(d)
         return d.start(timeout) if start else d
 

@@ -95,6 +95,7 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
         config.clone(),
         events.clone(),
         Arc::new(crate::os::net::Linux),
+        crate::networks::firewall::NetFirewall::from_config(&config.get()),
     )
     .with_context(|| format!("cannot open the network store in {}", data_root.display()))?;
     let containers = Containers::open(
@@ -152,6 +153,11 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
         }
     }
     containers.shutdown(shutdown_grace).await;
+    if !daemon.config.get().live_restore {
+        // Nothing runs any more: no rule of ours should outlive us.
+        let nets = networks.clone();
+        let _ = tokio::task::spawn_blocking(move || nets.firewall.stop()).await;
+    }
     stop.cancel();
     let _ = server.await;
     tracing::info!("Daemon shutdown complete");

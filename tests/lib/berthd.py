@@ -78,7 +78,9 @@ class Berthd:
     """
 
     def __init__(self, config: dict | str | None = None, args=(), hosts=(), env: dict | None = None,
-                 binary=None):
+                 binary=None, netns: str | None = None):
+        # netns: run inside this `ip netns` namespace (its bridges, rules and ports stay there).
+        self.netns = netns
         self.binary = Path(binary) if binary else berthd_binary()
         self.tmp = Path(tempfile.mkdtemp(prefix="berthd-"))  # short: socket paths max 107 bytes
         self.data_root = self.tmp / "data"
@@ -103,8 +105,11 @@ class Berthd:
         side by side (and the machine's own networks) never share a bridge or a subnet."""
         h = int(hashlib.sha256(self.tmp.name.encode()).hexdigest(), 16)
         a, b, pool = 200 + h % 50, (h >> 8) % 256, 100 + (h >> 16) % 100
+        # The machine's own firewall and forwarding are never touched: the firewall suite runs
+        # its daemons in network namespaces of their own.
         return {"bridge": f"bt{h % 10**10:010d}"[:15], "bip": f"10.{a}.{b}.1/24",
-                "default-address-pools": [{"base": f"10.{pool}.0.0/16", "size": 24}]}
+                "default-address-pools": [{"base": f"10.{pool}.0.0/16", "size": 24}],
+                "iptables": False, "ip-forward": False}
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -118,7 +123,10 @@ class Berthd:
 
     def argv(self) -> list[str]:
         hosts = [a for h in [self.url, *self.hosts] for a in ("-H", h)]
-        return [str(self.binary), "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
+        # nsenter switches the network namespace only (`ip netns exec` would also remount /sys,
+        # hiding the cgroup mounts), then execs berthd: the PID stays the daemon's.
+        prefix = ["nsenter", f"--net=/run/netns/{self.netns}"] if self.netns else []
+        return [*prefix, str(self.binary), "--data-root", str(self.data_root), "--exec-root", str(self.exec_root),
                 *hosts, "--pidfile", str(self.pidfile), "--config-file", str(self.config_file),
                 *self.extra_args]
 
@@ -213,8 +221,9 @@ class Berthd:
             if rec.get("bridge") and rec.get("driver") == "bridge" and rec.get("name") != "bridge" or \
                     rec.get("name") == "bridge" and rec.get("bridge") in names:
                 names.add(rec["bridge"])
+        netns = ["-n", self.netns] if self.netns else []
         for name in names:
-            subprocess.run(["ip", "link", "del", name], capture_output=True)
+            subprocess.run(["ip", *netns, "link", "del", name], capture_output=True)
 
     def __enter__(self):
         return self.start()

@@ -568,6 +568,7 @@ mod run_tests {
                 shared,
                 Arc::new(crate::events::Events::default()),
                 Arc::new(crate::os::net::Linux),
+                crate::networks::firewall::NetFirewall::disabled(),
             )
             .unwrap(),
         )

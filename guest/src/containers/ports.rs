@@ -32,11 +32,27 @@ impl Containers {
             )?
         };
         let name = c.name.trim_start_matches('/').to_string();
+        let bridge = self.networks.get(&ep.network_id)?.bridge;
         let mut done = Vec::new();
         for r in &reqs {
             // The proxy always serves: without it nothing forwards to the
-            // container from the host's own addresses.
-            let p = publish(&self.networks.ports, r, ip, true, (&name, &ep.endpoint_id)).await?;
+            // container from the host's own addresses (the DNAT rule serves
+            // traffic from other hosts, keeping its source address).
+            let mut p =
+                publish(&self.networks.ports, r, ip, true, (&name, &ep.endpoint_id)).await?;
+            let (fw, binding, br) = (self.networks.firewall.clone(), p.binding, bridge.clone());
+            let endpoint = format!("{name} ({})", ep.endpoint_id);
+            let rule = crate::task::blocking(move || {
+                fw.publish(&binding, ip, &br).map_err(|e| {
+                    crate::errdefs::Error::system(format!(
+                        "driver failed programming external connectivity on endpoint {endpoint}: {e}"
+                    ))
+                })
+            })
+            .await?;
+            if let Some(rule) = rule {
+                p.hold(rule);
+            }
             done.push(p);
         }
         let bindings: Vec<ports::PortBinding> = done.iter().map(|p| p.binding).collect();

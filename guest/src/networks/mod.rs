@@ -8,6 +8,7 @@ pub mod backend;
 #[allow(dead_code)]
 pub mod dns;
 pub mod endpoints;
+pub mod firewall;
 pub mod ipam;
 pub mod model;
 // Parts (reserve, unpublish, UDP idle timeout) serve tests and iptables mode to come.

@@ -30,6 +30,7 @@ pub struct Networks {
     pub(super) dns: Mutex<HashMap<String, super::dns::DnsServer>>,
     /// Host ports handed out to published container ports.
     pub ports: super::ports::PortAllocator,
+    pub firewall: super::firewall::NetFirewall,
 }
 
 #[derive(Debug, Default, Clone, serde::Deserialize)]
@@ -56,6 +57,7 @@ impl Networks {
         config: Arc<crate::config::Shared>,
         events: Arc<crate::events::Events>,
         ops: Arc<dyn NetOps>,
+        firewall: super::firewall::NetFirewall,
     ) -> std::io::Result<Arc<Networks>> {
         let me = Arc::new(Networks {
             store: NetworkStore::open(data_root)?,
@@ -66,9 +68,11 @@ impl Networks {
             used: Mutex::default(),
             dns: Mutex::default(),
             ports: super::ports::PortAllocator::new(),
+            firewall,
         });
         me.builtins()
             .map_err(|e| std::io::Error::other(e.message))?;
+        me.firewall.start(&me.config.get(), &me.store.all());
         Ok(me)
     }
 
@@ -282,6 +286,7 @@ impl Networks {
             let _ = self.ops.delete_link(&n.bridge);
             return Err(e);
         }
+        self.firewall.network_added(&self.config.get(), &n);
         self.event("create", &n);
         Ok((id, String::new()))
     }
@@ -323,6 +328,7 @@ impl Networks {
     /// Removes what the network made on the host: its DNS server, its bridge.
     pub(super) fn teardown(&self, n: &Network) {
         self.stop_dns(&n.id);
+        self.firewall.network_removed(&self.config.get(), n);
         if n.driver == "bridge" && !n.bridge.is_empty() {
             if let Err(e) = self.ops.delete_link(&n.bridge) {
                 tracing::warn!(bridge = %n.bridge, "removing the bridge: {e}");

@@ -1,7 +1,8 @@
-//! The operating system behind narrow interfaces: cgroups (and, as they
-//! move here, mounts, netlink and the runtime), so that the logic that uses
-//! them can be tested without root.
+//! The operating system behind narrow interfaces: cgroups, netlink and the
+//! firewall (and, as they move here, mounts and the runtime), so that the
+//! logic that uses them can be tested without root.
 
 pub mod cgroups;
-#[allow(dead_code)] // wired by the networks subsystem next
+pub mod firewall;
+#[allow(dead_code)] // parts serve the tests only
 pub mod net;

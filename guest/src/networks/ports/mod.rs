@@ -102,6 +102,8 @@ pub struct Published {
     pub binding: PortBinding,
     proxy: Option<Proxy>,
     alloc: PortAllocator,
+    /// The firewall's DNAT for the port, when iptables is on.
+    rule: Option<super::firewall::PortRule>,
 }
 
 impl Published {
@@ -113,6 +115,11 @@ impl Published {
         if let Some(p) = self.proxy.take() {
             p.stop_wait().await;
         }
+    }
+
+    /// Keeps the port's firewall rules as long as the port is published.
+    pub fn hold(&mut self, rule: super::firewall::PortRule) {
+        self.rule = Some(rule);
     }
 
     /// The proxy's listening address, when there is a proxy.
@@ -159,6 +166,7 @@ pub async fn publish(
             binding,
             proxy: None,
             alloc: alloc.clone(),
+            rule: None,
         };
         if !userland_proxy {
             return Ok(published);

@@ -8,6 +8,8 @@
 //! Every call runs `iptables` synchronously: call from `spawn_blocking`.
 
 mod iptables;
+#[cfg(test)]
+mod recorder;
 pub mod rules;
 
 #[cfg(test)]
@@ -19,7 +21,10 @@ use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 
-pub use iptables::{Iptables, Recorder};
+pub use iptables::Iptables;
+#[cfg(test)]
+pub use recorder::Recorder;
+pub use rules::Bridge;
 use rules::Rule;
 
 /// What running `iptables -w ARGS…` gave.
@@ -41,15 +46,9 @@ pub trait Firewall: Send + Sync {
     /// Creates Berth's chains and the jumps to them, once (idempotent).
     fn setup(&self) -> io::Result<()>;
     /// A bridge network's rules (idempotent).
-    fn add_network(&self, bridge: &str, subnet: &str, internal: bool, icc: bool) -> io::Result<()>;
+    fn add_network(&self, bridge: &Bridge) -> io::Result<()>;
     /// Takes out what `add_network` with the same arguments added.
-    fn remove_network(
-        &self,
-        bridge: &str,
-        subnet: &str,
-        internal: bool,
-        icc: bool,
-    ) -> io::Result<()>;
+    fn remove_network(&self, bridge: &Bridge) -> io::Result<()>;
     /// One published port. Not idempotent on purpose: two bindings to the
     /// same container port each own one copy of the ACCEPT rule, so removing
     /// one binding leaves the other working.
@@ -74,15 +73,11 @@ pub trait Firewall: Send + Sync {
     ) -> io::Result<()>;
     /// Removes every Berth jump and chain, whatever they hold.
     fn teardown(&self) -> io::Result<()>;
+    /// `iptables -P FORWARD DROP`: see [`enable_ip_forward`].
+    fn forward_policy_drop(&self) -> io::Result<()>;
     /// Berth's rules and chains still present, as `-t TABLE <iptables -S
     /// line>`: non-empty at start means a previous run didn't clean up.
     fn leftover_rules(&self) -> io::Result<Vec<String>>;
-}
-
-/// Berth's leftovers in the host's own tables (empty when iptables is
-/// missing or fails): for reconciling on start.
-pub fn leftover_rules() -> Vec<String> {
-    Iptables::new().leftover_rules().unwrap_or_default()
 }
 
 /// Turns on IPv4 forwarding (daemon.json `ip-forward`). True when it was
@@ -207,20 +202,14 @@ impl<R: Runner> Firewall for R {
         Ok(())
     }
 
-    fn add_network(&self, bridge: &str, subnet: &str, internal: bool, icc: bool) -> io::Result<()> {
-        rules::network(bridge, subnet, internal, icc)
+    fn add_network(&self, bridge: &Bridge) -> io::Result<()> {
+        rules::network(bridge)
             .iter()
             .try_for_each(|r| ensure(self, r))
     }
 
-    fn remove_network(
-        &self,
-        bridge: &str,
-        subnet: &str,
-        internal: bool,
-        icc: bool,
-    ) -> io::Result<()> {
-        rules::network(bridge, subnet, internal, icc)
+    fn remove_network(&self, bridge: &Bridge) -> io::Result<()> {
+        rules::network(bridge)
             .iter()
             .try_for_each(|r| delete(self, r))
     }
@@ -283,6 +272,10 @@ impl<R: Runner> Firewall for R {
             }
         }
         Ok(())
+    }
+
+    fn forward_policy_drop(&self) -> io::Result<()> {
+        forward_policy_drop(self)
     }
 
     fn leftover_rules(&self) -> io::Result<Vec<String>> {

@@ -97,13 +97,28 @@ pub fn forward_jumps() -> Vec<Rule> {
         .collect()
 }
 
+/// What the firewall needs to know of one bridge network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bridge {
+    /// The bridge device.
+    pub name: String,
+    /// Its IPv4 subnet, `A.B.C.D/N`.
+    pub subnet: String,
+    /// `--internal`: no traffic in or out of the subnet.
+    pub internal: bool,
+    /// Containers of the bridge may talk to each other (`icc`).
+    pub icc: bool,
+    /// Outgoing traffic takes the host's address (`ip-masq`).
+    pub masquerade: bool,
+}
+
 /// One bridge network's rules (same list to add and to remove). Matches are
 /// written in the order `iptables -S` prints them (addresses before
 /// interfaces), so listings compare equal to what was added.
-pub fn network(bridge: &str, subnet: &str, internal: bool, icc: bool) -> Vec<Rule> {
-    let b = bridge;
+pub fn network(br: &Bridge) -> Vec<Rule> {
+    let (b, subnet, internal, icc) = (br.name.as_str(), br.subnet.as_str(), br.internal, br.icc);
     let mut v = Vec::new();
-    if !internal {
+    if !internal && br.masquerade {
         // Outgoing traffic takes the host's address, except between
         // containers of the same bridge.
         v.push(rule(

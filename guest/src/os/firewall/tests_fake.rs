@@ -120,8 +120,10 @@ fn setup_restores_forward_jump_order() {
 fn network_rules_like_dockerd() {
     let r = Recorder::new();
     r.setup().unwrap();
-    r.add_network("br-a", "172.18.0.0/16", false, true).unwrap();
-    r.add_network("br-a", "172.18.0.0/16", false, true).unwrap();
+    r.add_network(&bridge("br-a", "172.18.0.0/16", false, true))
+        .unwrap();
+    r.add_network(&bridge("br-a", "172.18.0.0/16", false, true))
+        .unwrap();
     assert!(r
         .dump("nat")
         .contains(&"-A BERTH-POSTROUTING -s 172.18.0.0/16 ! -o br-a -j MASQUERADE".into()));
@@ -142,7 +144,7 @@ fn network_rules_like_dockerd() {
             "-A BERTH-ISOLATION-2 -o br-a -j DROP",
         ]
     );
-    r.remove_network("br-a", "172.18.0.0/16", false, true)
+    r.remove_network(&bridge("br-a", "172.18.0.0/16", false, true))
         .unwrap();
     assert!(r
         .dump("filter")
@@ -155,7 +157,8 @@ fn network_rules_like_dockerd() {
 fn internal_and_icc_false_networks() {
     let r = Recorder::new();
     r.setup().unwrap();
-    r.add_network("br-i", "10.9.0.0/24", true, false).unwrap();
+    r.add_network(&bridge("br-i", "10.9.0.0/24", true, false))
+        .unwrap();
     assert!(
         r.dump("nat").iter().all(|l| !l.contains("br-i")),
         "internal: no MASQUERADE"
@@ -199,7 +202,8 @@ fn two_bindings_to_one_container_port_each_own_their_rule() {
 fn teardown_removes_everything_and_leftovers_show_before() {
     let r = Recorder::new();
     r.setup().unwrap();
-    r.add_network("br-a", "172.18.0.0/16", false, true).unwrap();
+    r.add_network(&bridge("br-a", "172.18.0.0/16", false, true))
+        .unwrap();
     r.add_port("tcp", ip("0.0.0.0"), 8080, ip("172.18.0.2"), 80, "br-a")
         .unwrap();
     // Someone else's rule in a built-in chain stays.
@@ -233,7 +237,7 @@ impl Runner for Broken {
 #[test]
 fn failures_name_the_command() {
     let e = Broken
-        .add_network("br-a", "172.18.0.0/16", false, true)
+        .add_network(&bridge("br-a", "172.18.0.0/16", false, true))
         .unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -250,4 +254,14 @@ fn ip_forward_sysctl_written_only_when_off() {
     assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), "1");
     assert!(!enable_sysctl(&path).unwrap());
     std::fs::remove_file(&path).unwrap();
+}
+
+fn bridge(name: &str, subnet: &str, internal: bool, icc: bool) -> Bridge {
+    Bridge {
+        name: name.into(),
+        subnet: subnet.into(),
+        internal,
+        icc,
+        masquerade: true,
+    }
 }

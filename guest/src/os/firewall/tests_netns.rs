@@ -149,11 +149,11 @@ fn real_rules_in_a_netns() {
     let fw = Iptables::in_netns(&ns.name);
     fw.setup().unwrap();
     fw.setup().unwrap();
-    fw.add_network("berth-t0", "10.213.0.0/24", false, true)
+    fw.add_network(&bridge("berth-t0", "10.213.0.0/24", false, true))
         .unwrap();
-    fw.add_network("berth-t0", "10.213.0.0/24", false, true)
+    fw.add_network(&bridge("berth-t0", "10.213.0.0/24", false, true))
         .unwrap();
-    fw.add_network("berth-t1", "10.213.1.0/24", true, false)
+    fw.add_network(&bridge("berth-t1", "10.213.1.0/24", true, false))
         .unwrap();
     fw.add_port("tcp", ip("0.0.0.0"), 8080, ip("10.213.0.2"), 80, "berth-t0")
         .unwrap();
@@ -183,9 +183,9 @@ fn real_rules_in_a_netns() {
     // fake's tests hold for the real thing.
     let rec = Recorder::new();
     rec.setup().unwrap();
-    rec.add_network("berth-t0", "10.213.0.0/24", false, true)
+    rec.add_network(&bridge("berth-t0", "10.213.0.0/24", false, true))
         .unwrap();
-    rec.add_network("berth-t1", "10.213.1.0/24", true, false)
+    rec.add_network(&bridge("berth-t1", "10.213.1.0/24", true, false))
         .unwrap();
     rec.add_port("tcp", ip("0.0.0.0"), 8080, ip("10.213.0.2"), 80, "berth-t0")
         .unwrap();
@@ -207,7 +207,7 @@ fn real_rules_in_a_netns() {
 
     fw.remove_port("tcp", ip("0.0.0.0"), 8080, ip("10.213.0.2"), 80, "berth-t0")
         .unwrap();
-    fw.remove_network("berth-t1", "10.213.1.0/24", true, false)
+    fw.remove_network(&bridge("berth-t1", "10.213.1.0/24", true, false))
         .unwrap();
     let nat = berth_lines(&ns, "nat");
     assert!(!nat.iter().any(|l| l.contains("--dport 8080")), "{nat:#?}");
@@ -270,7 +270,7 @@ fn real_traffic_through_dnat_forward_and_masquerade() {
     let fw = Iptables::in_netns(&host.name);
     fw.setup().unwrap();
     forward_policy_drop(&fw).unwrap();
-    fw.add_network("bbr0", "10.213.0.0/24", false, true)
+    fw.add_network(&bridge("bbr0", "10.213.0.0/24", false, true))
         .unwrap();
     ctr.peer_echo_server("10.213.0.2", 80);
     client.peer_echo_server("192.0.2.2", 9000);
@@ -289,10 +289,20 @@ fn real_traffic_through_dnat_forward_and_masquerade() {
     fw.remove_port("tcp", ip("0.0.0.0"), 8080, ip("10.213.0.2"), 80, "bbr0")
         .unwrap();
     assert_eq!(client.ask("192.0.2.1", 8080), None);
-    fw.remove_network("bbr0", "10.213.0.0/24", false, true)
+    fw.remove_network(&bridge("bbr0", "10.213.0.0/24", false, true))
         .unwrap();
     // Without the network's ACCEPTs, DROP policy cuts the container off.
     assert_eq!(ctr.ask("192.0.2.2", 9000), None);
     fw.teardown().unwrap();
     assert!(fw.leftover_rules().unwrap().is_empty());
+}
+
+fn bridge(name: &str, subnet: &str, internal: bool, icc: bool) -> Bridge {
+    Bridge {
+        name: name.into(),
+        subnet: subnet.into(),
+        internal,
+        icc,
+        masquerade: true,
+    }
 }
