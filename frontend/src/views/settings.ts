@@ -233,7 +233,9 @@ export class SettingsView {
       // A key the form does not show: the raw editor is where it can be fixed.
       this.switchTo("raw");
     }
-    target.textContent = err.field && target === this.rawError ? `${err.field}: ${err.message}` : err.message;
+    // Line and column point into text the form hides: next to a field they only confuse.
+    const message = target === this.rawError ? err.message : err.message.replace(/ \(line \d+, column \d+\)$/, "");
+    target.textContent = err.field && target === this.rawError ? `${err.field}: ${message}` : message;
     target.hidden = false;
     target.dataset.field = err.field ?? "";
   }

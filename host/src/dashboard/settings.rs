@@ -29,6 +29,8 @@ const NATIVE_RESTART_HINT: &str =
 
 fn config_error(e: ConfigError) -> CommandError {
     let at = match (e.line, e.column) {
+        // serde_json's syntax errors already say where.
+        _ if e.message.contains(" line ") => String::new(),
         (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
         _ => String::new(),
     };

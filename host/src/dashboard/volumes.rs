@@ -22,7 +22,35 @@ pub(crate) async fn list(ctx: &Context) -> Result<Value, CommandError> {
             ..Default::default()
         }))
         .await?;
+    // Engines that leave Mounts out of the list (berthd today) answer it in inspect.
+    let inspected = futures::future::join_all(
+        containers
+            .iter()
+            .filter(|c| c.mounts.as_ref().is_none_or(|m| m.is_empty()))
+            .filter_map(|c| c.id.clone())
+            .map(|id| {
+                let docker = docker.clone();
+                async move {
+                    docker
+                        .inspect_container(
+                            &id,
+                            None::<bollard::query_parameters::InspectContainerOptions>,
+                        )
+                        .await
+                        .ok()
+                }
+            }),
+    )
+    .await;
     let mut users: HashMap<String, Vec<String>> = HashMap::new();
+    let mut add = |container: &str, mount_type: Option<&str>, volume: Option<&String>| {
+        if let (Some("volume"), Some(v)) = (mount_type, volume) {
+            let list = users.entry(v.clone()).or_default();
+            if !list.iter().any(|n| n == container) {
+                list.push(container.to_string());
+            }
+        }
+    };
     for c in &containers {
         let name = c
             .names
@@ -31,11 +59,17 @@ pub(crate) async fn list(ctx: &Context) -> Result<Value, CommandError> {
             .map(|n| n.trim_start_matches('/').to_string())
             .unwrap_or_default();
         for m in c.mounts.iter().flatten() {
-            if m.typ.as_deref() == Some("volume") {
-                if let Some(v) = &m.name {
-                    users.entry(v.clone()).or_default().push(name.clone());
-                }
-            }
+            add(&name, m.typ.as_deref(), m.name.as_ref());
+        }
+    }
+    for info in inspected.into_iter().flatten() {
+        let name = info
+            .name
+            .as_deref()
+            .unwrap_or_default()
+            .trim_start_matches('/');
+        for m in info.mounts.iter().flatten() {
+            add(name, m.typ.as_deref(), m.name.as_ref());
         }
     }
     let sizes = sizes(ctx).await;
