@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 bash scripts/build-deps.sh
 bash scripts/deps.sh
+# Chromium, keyutils and the npm packages of the dashboard tests; builds frontend/dist.
+bash scripts/deps-desktop-web.sh
 
 # rustfmt and clippy ship with the machine's toolchain; if one is ever missing its
 # check is reported as skipped instead of failing the run for an unrelated reason.
