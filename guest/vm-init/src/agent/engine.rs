@@ -34,7 +34,8 @@ pub async fn watch_engine(socket: PathBuf, tx: watch::Sender<EngineState>) {
         let docker = match Docker::connect_with_unix(&path, 30, API_VERSION) {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!("engine client: {e}");
+                // Mostly "socket not found" while berthd starts: not news.
+                tracing::debug!("engine client: {e}");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }

@@ -88,6 +88,14 @@ fn reap(main: nix::unistd::Pid) -> ! {
 }
 
 fn main_process() -> ! {
+    // The kernel starts init with no PATH; everything it runs needs one.
+    // SAFETY: no other thread exists yet.
+    unsafe {
+        std::env::set_var(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+    };
     crate::init_logging();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -24,30 +24,34 @@ pub fn switch() -> io::Result<Infallible> {
         MsFlags::empty(),
         Some("mode=0755"),
     )?;
+    let mut entries = Vec::new();
     for entry in std::fs::read_dir("/")? {
         let entry = entry?;
-        let name = entry.file_name();
-        if KEEP.iter().any(|k| name == *k) {
-            continue;
+        if !KEEP.iter().any(|k| entry.file_name() == *k) {
+            entries.push((
+                Path::new("/").join(entry.file_name()),
+                entry.file_type()?.is_dir(),
+            ));
         }
-        let from = Path::new("/").join(&name);
-        // busybox cp -a keeps modes, links and device nodes.
-        let status = std::process::Command::new("/bin/busybox")
-            .args(["cp", "-a"])
-            .arg(&from)
-            .arg(format!("{NEW_ROOT}/"))
-            .status()?;
-        if !status.success() {
-            return Err(io::Error::other(format!(
-                "copying {} to the new root failed: {status}",
-                from.display()
-            )));
-        }
-        // Free the memory of the old copy as we go.
-        let _ = if entry.file_type()?.is_dir() {
-            std::fs::remove_dir_all(&from)
+    }
+    // One copy of everything (busybox cp -a keeps modes, links and device
+    // nodes), then the old files go: busybox itself is among them.
+    let status = std::process::Command::new("/bin/busybox")
+        .args(["cp", "-a"])
+        .args(entries.iter().map(|(p, _)| p))
+        .arg(format!("{NEW_ROOT}/"))
+        .status()?;
+    if !status.success() {
+        return Err(io::Error::other(format!(
+            "copying the initramfs to the new root failed: {status}"
+        )));
+    }
+    // The rootfs stays mounted underneath: free the memory of its copy.
+    for (path, is_dir) in &entries {
+        let _ = if *is_dir {
+            std::fs::remove_dir_all(path)
         } else {
-            std::fs::remove_file(&from)
+            std::fs::remove_file(path)
         };
     }
     for dir in ["dev", "proc", "sys"] {
