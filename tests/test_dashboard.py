@@ -239,3 +239,23 @@ echo {reg.host} | docker-credential-berth get > {out}/get2; echo $? > {out}/get2
     assert read("logout.rc") == "0", read("logout")
     assert json.loads(read("list2")) == {}
     assert read("get2.rc") == "1" and read("get2") == "credentials not found in native keychain"
+
+
+def test_lists_follow_engine_events(dashboard):
+    """The page never polls: a container made by the docker CLI while the page is open can only
+    appear through the engine's event stream."""
+    d = dashboard.daemon
+    d.docker("pull", "-q", "busybox")
+    params = {"url": dashboard.url, "name": "ui-evented"}
+    with subprocess.Popen(["node", str(RUNNER), "follow", json.dumps(params)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=RUNNER.parent) as node:
+        try:
+            first = node.stdout.readline()
+            assert json.loads(first) == {"ready": True}, first + node.stderr.read()
+            d.docker("create", "--name", "ui-evented", "busybox", "true")
+            out, err = node.communicate(timeout=120)
+        finally:
+            if node.poll() is None:
+                node.kill()
+    assert node.returncode == 0, err
+    assert json.loads(out.strip().splitlines()[-1]) == {"seen": "ui-evented"}

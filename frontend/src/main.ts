@@ -83,6 +83,7 @@ async function start() {
   };
   t.events((item: Item) => {
     if (item.type === "engine") {
+      status.dataset.events = "live";
       void refreshStatus();
       if (current !== "settings") void views[current]?.refresh();
       return;

@@ -51,8 +51,19 @@ const steps = {
   },
   // A row appears on the engine's event, not on a reload: the page stays open while docker acts.
   async follow(page) {
+    // Ready = the event stream is live and no list request is in flight: from then on only an
+    // engine event can make the page fetch the list again.
+    let inflight = 0;
+    let idle = () => {};
+    const isList = (r) => r.url().includes("/api/cmd/containers.list");
+    page.on("request", (r) => { if (isList(r)) inflight++; });
+    const done = (r) => { if (isList(r) && --inflight === 0) idle(); };
+    page.on("requestfinished", done);
+    page.on("requestfailed", done);
     await open(page, "containers");
-    await page.getByTestId("engine-status").and(page.locator("[data-state=running]")).waitFor(WAIT);
+    await page.locator("[data-testid=engine-status][data-state=running][data-events=live]").waitFor(WAIT);
+    await page.locator("[data-testid=containers-table] tbody tr").first().waitFor(WAIT);
+    if (inflight > 0) await new Promise((r) => { idle = r; });
     console.log(JSON.stringify({ ready: true }));
     await page.locator(`[data-testid=container-row][data-name="${p.name}"]`).waitFor(WAIT);
     return { seen: p.name };
