@@ -37,17 +37,20 @@ def _need(path: Path, what: str) -> None:
 class Dashboard:
     """`berth dashboard --listen 127.0.0.1:0` against one berthd, with its daemon.json and pidfile."""
 
-    def __init__(self, daemon, home: Path):
+    def __init__(self, daemon, home: Path, vm_home: Path | None = None):
         berth = TARGET / "berth"
         _need(berth, "the berth binary (cargo build)")
         _need(REPO / "frontend" / "dist" / "index.html", "the built frontend")
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
         env.update(DOCKER_HOST=daemon.url, HOME=str(home), BERTH_LOG="info")
+        argv = [str(berth), "dashboard", "--listen", "127.0.0.1:0"]
+        if vm_home:
+            # Berth's VM set up: the settings panel edits its files (and shows its resources).
+            env["BERTH_HOME"] = str(vm_home)
+        else:
+            argv += ["--daemon-config", str(daemon.config_file), "--daemon-pidfile", str(daemon.pidfile)]
         self.log = open(home / "dashboard.log", "wb")
-        self.proc = procs.spawn(
-            [str(berth), "dashboard", "--listen", "127.0.0.1:0", "--daemon-config", str(daemon.config_file),
-             "--daemon-pidfile", str(daemon.pidfile)],
-            stdout=subprocess.PIPE, stderr=self.log, env=env)
+        self.proc = procs.spawn(argv, stdout=subprocess.PIPE, stderr=self.log, env=env)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("Berth dashboard: "):
             self.stop()
@@ -259,3 +262,21 @@ def test_lists_follow_engine_events(dashboard):
                 node.kill()
     assert node.returncode == 0, err
     assert json.loads(out.strip().splitlines()[-1]) == {"seen": "ui-evented"}
+
+
+def test_vm_resources_sit_in_the_settings_panel(berthd, tmp_path):
+    """With Berth's VM set up (its config.json exists) the panel edits the VM's resources through
+    the VM helper's settings code; a native engine shows no such section (the other tests)."""
+    vm_home = tmp_path / "berth-home"
+    vm_home.mkdir()
+    (vm_home / "config.json").write_text(json.dumps({"cpus": 2, "memory_mib": 2048}))
+    dash = Dashboard(berthd, tmp_path, vm_home=vm_home)
+    try:
+        got = dash.step("vm", cpus=3, bad_memory=16, memory=3072, share=str(tmp_path))
+    finally:
+        dash.stop()
+    assert "memory_mib" in got["memory_error"] and "256" in got["memory_error"], got
+    assert got["action"] == "restart-required", got
+    saved = json.loads((vm_home / "config.json").read_text())
+    assert (saved["cpus"], saved["memory_mib"], saved["shares"]) == (3, 3072, [str(tmp_path)])
+    assert got["daemon_json"] == str(vm_home / "daemon.json")

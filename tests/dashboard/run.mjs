@@ -122,6 +122,25 @@ const steps = {
     await rawErr.waitFor({ state: "visible", ...WAIT });
     return { dns_error: dnsText, raw_error: await rawErr.textContent() };
   },
+  async vm(page) {
+    await open(page, "settings");
+    await page.getByTestId("settings-vm").waitFor(WAIT);
+    await page.getByTestId("vm-field-cpus").fill(String(p.cpus));
+    await page.getByTestId("vm-field-memory_mib").fill(String(p.bad_memory));
+    await page.getByTestId("vm-apply").click();
+    const memErr = page.getByTestId("vm-error-memory_mib");
+    await memErr.waitFor({ state: "visible", ...WAIT });
+    const memoryError = await memErr.textContent();
+    await page.getByTestId("vm-field-memory_mib").fill(String(p.memory));
+    await page.getByTestId("vm-field-shares").fill(p.share);
+    await page.getByTestId("vm-apply").click();
+    const result = page.getByTestId("vm-result");
+    await result.waitFor({ state: "visible", ...WAIT });
+    await page.getByTestId("settings-vm").scrollIntoViewIfNeeded();
+    await shot(page, "settings-vm");
+    return { memory_error: memoryError, action: await result.getAttribute("data-action"),
+      message: await result.textContent(), daemon_json: (await page.getByTestId("settings-path").textContent()).split(" (")[0] };
+  },
   async settings_valid(page) {
     await open(page, "settings");
     await page.getByTestId("settings-field-debug").check();

@@ -29,6 +29,16 @@ interface ValidateResult {
   not_yet_supported: string[];
 }
 
+interface VmInfo {
+  available: boolean;
+  path?: string;
+  cpus?: number;
+  memory_mib?: number;
+  disk_gib?: number;
+  shares?: string[];
+  host_cpus?: number;
+}
+
 type Json = Record<string, unknown>;
 
 /** How each form key is edited: lines of text, a checkbox or one line. */
@@ -101,6 +111,7 @@ export class SettingsView {
   private rawEl = h("div", { className: "rawbox", hidden: true }, this.raw, this.rawError);
   private result = h("div", { className: "result", testid: "settings-result", hidden: true });
   private pathLine = h("div", { className: "muted", testid: "settings-path" });
+  private vmEl = h("div", { className: "vm", testid: "settings-vm", hidden: true });
   private tabs = { form: h("button", { testid: "settings-mode-form", className: "active" }, "Form"), raw: h("button", { testid: "settings-mode-raw" }, "JSON") };
 
   constructor(private t: Transport) {
@@ -135,7 +146,79 @@ export class SettingsView {
         h("button", { testid: "settings-apply", className: "primary", onclick: () => void this.apply() }, "Apply"),
       ),
       this.result,
+      this.vmEl,
     );
+  }
+
+  /** VM resources, when the engine runs in Berth's VM (config.json of the VM helper). */
+  private async refreshVm() {
+    let vm: VmInfo;
+    try {
+      vm = await this.t.cmd<VmInfo>("vm.get");
+    } catch (e) {
+      this.vmEl.hidden = false;
+      this.vmEl.replaceChildren(h("div", { className: "field-error" }, (e as CommandError).message));
+      return;
+    }
+    if (!vm.available) {
+      this.vmEl.hidden = true;
+      return;
+    }
+    const fields: [keyof VmInfo, string, string][] = [
+      ["cpus", "CPUs", `virtual CPUs (this machine has ${vm.host_cpus})`],
+      ["memory_mib", "Memory (MiB)", "at least 256"],
+      ["disk_gib", "Disk (GiB)", "the data disk only grows"],
+      ["shares", "Shared folders", "one absolute host path per line, shared at the same path"],
+    ];
+    const inputs = new Map<string, HTMLInputElement | HTMLTextAreaElement>();
+    const errors = new Map<string, HTMLElement>();
+    const result = h("div", { className: "result", testid: "vm-result", hidden: true });
+    const grid = h("div", { className: "form" });
+    for (const [key, label, hint] of fields) {
+      const input =
+        key === "shares"
+          ? h("textarea", { testid: `vm-field-${key}`, rows: 2, spellcheck: "false" })
+          : h("input", { type: "number", min: 1, testid: `vm-field-${key}` });
+      input.value = key === "shares" ? (vm.shares ?? []).join("\n") : String(vm[key] ?? "");
+      const err = h("div", { className: "field-error", testid: `vm-error-${key}`, role: "alert", hidden: true });
+      inputs.set(key, input);
+      errors.set(key, err);
+      grid.append(h("div", { className: "field" }, h("label", {}, label, h("code", {}, key)), input, h("div", { className: "hint" }, hint), err));
+    }
+    const apply = async () => {
+      for (const e of errors.values()) e.hidden = true;
+      result.hidden = true;
+      const args: Record<string, unknown> = {};
+      for (const key of ["cpus", "memory_mib", "disk_gib"]) {
+        const n = Number(inputs.get(key)!.value);
+        if (!Number.isInteger(n) || n < 0) {
+          errors.get(key)!.textContent = `${key} must be a whole number`;
+          errors.get(key)!.hidden = false;
+          return;
+        }
+        args[key] = n;
+      }
+      args.shares = inputs.get("shares")!.value.split("\n").map((l) => l.trim()).filter(Boolean);
+      try {
+        const r = await this.t.cmd<ApplyResult>("vm.apply", args);
+        result.dataset.action = r.action;
+        result.textContent = r.message;
+        result.hidden = false;
+      } catch (e) {
+        const err = e as CommandError;
+        const target = (err.field && errors.get(err.field)) || result;
+        target.textContent = err.message;
+        target.hidden = false;
+      }
+    };
+    this.vmEl.replaceChildren(
+      h("h3", {}, "VM resources"),
+      h("div", { className: "muted" }, vm.path ?? ""),
+      grid,
+      h("div", { className: "buttons" }, h("button", { testid: "vm-apply", className: "primary", onclick: () => void apply() }, "Apply VM resources")),
+      result,
+    );
+    this.vmEl.hidden = false;
   }
 
   async refresh(): Promise<void> {
@@ -161,6 +244,7 @@ export class SettingsView {
       this.switchTo("raw");
       this.showError(info.error);
     }
+    await this.refreshVm();
   }
 
   private fillForm(obj: Json) {

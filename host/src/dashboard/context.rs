@@ -15,8 +15,9 @@ use super::error::CommandError;
 pub enum SettingsMode {
     /// berthd runs on this host: SIGHUP through its pidfile, or a restart by the user.
     Native { pidfile: Option<PathBuf> },
-    /// berthd runs in Berth's VM; `~/.berth/daemon.json` is copied in when the VM boots.
-    Vm,
+    /// berthd runs in Berth's VM; `<home>/daemon.json` is copied in when the VM boots, and
+    /// `<home>/config.json` holds the VM's resources.
+    Vm { home: PathBuf },
 }
 
 /// The daemon.json file the settings panel edits, and how changes are applied.
@@ -40,7 +41,7 @@ impl SettingsTarget {
         if let Some(dir) = env.berth_dir().filter(|d| d.join("config.json").exists()) {
             return SettingsTarget {
                 daemon_json: dir.join("daemon.json"),
-                mode: SettingsMode::Vm,
+                mode: SettingsMode::Vm { home: dir },
             };
         }
         SettingsTarget::native(

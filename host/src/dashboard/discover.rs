@@ -27,6 +27,8 @@ pub struct Environment {
     pub docker_context: Option<String>,
     pub docker_config: Option<PathBuf>,
     pub home: Option<PathBuf>,
+    /// `BERTH_HOME`: Berth's directory when it is not `~/.berth`.
+    pub berth_home: Option<PathBuf>,
 }
 
 impl Environment {
@@ -37,6 +39,7 @@ impl Environment {
             docker_context: var("DOCKER_CONTEXT"),
             docker_config: var("DOCKER_CONFIG").map(PathBuf::from),
             home: var("HOME").map(PathBuf::from),
+            berth_home: var("BERTH_HOME").map(PathBuf::from),
         }
     }
 
@@ -46,9 +49,11 @@ impl Environment {
             .or_else(|| self.home.as_ref().map(|h| h.join(".docker")))
     }
 
-    /// `~/.berth`, Berth's per-user directory (VM, settings, sockets).
+    /// `$BERTH_HOME`, else `~/.berth`: Berth's per-user directory (VM, settings, sockets).
     pub fn berth_dir(&self) -> Option<PathBuf> {
-        self.home.as_ref().map(|h| h.join(".berth"))
+        self.berth_home
+            .clone()
+            .or_else(|| self.home.as_ref().map(|h| h.join(".berth")))
     }
 }
 
@@ -63,7 +68,13 @@ pub fn find_engine(env: &Environment) -> Endpoint {
     if let Some(endpoint) = context_endpoint(env) {
         return endpoint;
     }
-    let vm_socket = env.berth_dir().map(|d| d.join("run").join("docker.sock"));
+    // The VM's socket: where its config.json says, else its default place.
+    let vm_socket = env.berth_dir().map(|d| {
+        let home = crate::settings::Home::at(&d);
+        crate::settings::Settings::load(&home)
+            .map(|s| s.socket_path(&home))
+            .unwrap_or_else(|_| d.join("run").join("docker.sock"))
+    });
     if let Some(sock) = vm_socket.as_ref().filter(|s| s.exists()) {
         return socket_endpoint(sock, "Berth VM socket");
     }

@@ -23,6 +23,7 @@ mod raw;
 pub mod server;
 mod settings;
 mod streams;
+mod vm;
 mod volumes;
 
 pub use cli::DashboardArgs;
@@ -53,6 +54,8 @@ pub const COMMANDS: &[&str] = &[
     "settings.get",
     "settings.validate",
     "settings.apply",
+    "vm.get",
+    "vm.apply",
 ];
 
 /// Runs one named command. `args` is a JSON object (or `null` for none).
@@ -78,6 +81,8 @@ pub async fn dispatch(ctx: &Context, name: &str, args: Value) -> Result<Value, C
         "settings.get" => settings::get(ctx),
         "settings.validate" => settings::validate(ctx, &args),
         "settings.apply" => settings::apply(ctx, &args),
+        "vm.get" => vm::get(ctx),
+        "vm.apply" => vm::apply(ctx, &args),
         _ => Err(CommandError::not_found(format!(
             "unknown command {name:?}; known commands: {}",
             COMMANDS.join(", ")
@@ -141,6 +146,32 @@ impl Args {
                 "{}: argument {key:?} must be true or false, got {other}",
                 self.command
             ))),
+        }
+    }
+
+    /// An optional list of strings.
+    pub(crate) fn string_list(&self, key: &str) -> Result<Option<Vec<String>>, CommandError> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str().map(str::to_string).ok_or_else(|| {
+                        CommandError::invalid_field(
+                            Some(key.into()),
+                            format!("{}: {key:?} must list strings, got {v}", self.command),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(CommandError::invalid_field(
+                Some(key.into()),
+                format!(
+                    "{}: {key:?} must be a list of strings, got {other}",
+                    self.command
+                ),
+            )),
         }
     }
 

@@ -77,7 +77,7 @@ pub(crate) fn get(ctx: &Context) -> Result<Value, CommandError> {
         SettingsMode::Native { pidfile } => {
             ("native", pidfile.as_ref().map(|p| p.display().to_string()))
         }
-        SettingsMode::Vm => ("vm", None),
+        SettingsMode::Vm { .. } => ("vm", None),
     };
     Ok(json!({
         "path": target.daemon_json.display().to_string(),
@@ -168,7 +168,7 @@ pub(crate) fn apply(ctx: &Context, args: &Args) -> Result<Value, CommandError> {
                 ));
             }
         }
-        SettingsMode::Vm => {
+        SettingsMode::Vm { .. } => {
             if !reloaded.is_empty() || !needs_restart.is_empty() {
                 // TODO(vm): apply through the VM helper (copy in + SIGHUP) once berth-host has an API for it.
                 action = "restart-required";
