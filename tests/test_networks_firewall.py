@@ -148,6 +148,8 @@ def test_an_internal_network_keeps_traffic_inside(d, world):
                      "(" + FETCH.format(url="http://peer/index.html")
                      + f") && timeout 5 wget -qO- http://{OUTSIDE_IP}:8000/hello; exit $?", check=False)
         assert r.stdout == "inside\n" and r.returncode != 0, (r.stdout, r.stderr)
+        routes = d.docker("run", "--rm", "--network", "closed", "busybox", "ip", "route").stdout
+        assert "default" not in routes and "dev eth0" in routes, routes
     finally:
         d.docker("rm", "-f", "peer")
         d.docker("network", "rm", "closed")

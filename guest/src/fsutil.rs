@@ -64,6 +64,17 @@ pub fn dir_size(dir: &Path) -> u64 {
     total
 }
 
+/// Whether something is mounted exactly at `path` (as mountinfo spells it).
+pub fn is_mounted(path: &Path) -> bool {
+    let want = path.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|m| {
+            m.lines()
+                .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
+        })
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,6 +119,7 @@ impl Containers {
 
     /// Unmounts the root filesystem and removes the bundle. Safe to call again.
     pub fn unprepare(&self, c: &Container) -> Result<()> {
+        self.volumes.release(&c.id);
         let merged = self.merged_dir(c);
         if is_mounted(&merged) {
             umount2(&merged, MntFlags::MNT_DETACH)
@@ -178,6 +179,22 @@ impl Containers {
             return Ok(body);
         }
         let hc = body.host_config.get_or_insert_with(Default::default);
+        // `volume-nocopy` (--mount) and `:nocopy` (-v): read before the
+        // volume entries are replaced by binds below.
+        let mut nocopy: Vec<String> = hc
+            .mounts
+            .iter()
+            .flatten()
+            .filter(|m| m.volume_options.as_ref().and_then(|o| o.no_copy) == Some(true))
+            .filter_map(|m| m.target.clone())
+            .collect();
+        nocopy.extend(hc.binds.iter().flatten().filter_map(|b| {
+            let mut parts = b.split(':');
+            let (_, dest, mode) = (parts.next()?, parts.next()?, parts.next()?);
+            mode.split(',')
+                .any(|m| m == "nocopy")
+                .then(|| dest.to_string())
+        }));
         let mut binds: Vec<String> = hc
             .binds
             .take()
@@ -190,12 +207,11 @@ impl Containers {
         }
         let rootfs = self.merged_dir(c);
         for v in &c.volumes {
-            let data = self.volumes.store.mountpoint(&v.name);
-            let nocopy = hc.mounts.iter().flatten().any(|m| {
-                m.target.as_deref() == Some(v.destination.as_str())
-                    && m.volume_options.as_ref().and_then(|o| o.no_copy) == Some(true)
-            });
-            if !nocopy {
+            let data = self.volumes.acquire(&v.name, &c.id)?;
+            if !nocopy
+                .iter()
+                .any(|d| d.trim_end_matches('/') == v.destination)
+            {
                 copy_up(&rootfs, &v.destination, &data);
             }
             let mode = if v.read_only { "ro" } else { "rw" };
@@ -464,15 +480,7 @@ pub fn resolv_conf(host: &str) -> String {
     out
 }
 
-fn is_mounted(path: &Path) -> bool {
-    let want = path.display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|m| {
-            m.lines()
-                .any(|l| l.split(' ').nth(4) == Some(want.as_str()))
-        })
-        .unwrap_or(false)
-}
+use crate::fsutil::is_mounted;
 
 #[cfg(test)]
 mod tests {

@@ -125,7 +125,8 @@ impl Containers {
                 ifname: &format!("eth{index}"),
                 requested_ip: requested,
                 aliases,
-                default_route: index == 0,
+                // dockerd gives no way out of an --internal network, not even a route.
+                default_route: index == 0 && !n.internal,
             },
         )
     }

@@ -2,5 +2,6 @@
 //! under `data-root/volumes/<name>/_data`, as dockerd lays them out.
 
 pub mod backend;
+pub mod mounts;
 pub mod service;
 pub mod store;

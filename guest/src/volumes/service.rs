@@ -18,6 +18,7 @@ pub struct Volumes {
     events: Arc<crate::events::Events>,
     pub store: VolumeStore,
     usage: OnceLock<Weak<dyn VolumeUsage>>,
+    holders: super::mounts::Holders,
 }
 
 const LIST_FILTERS: &[&str] = &["dangling", "driver", "label", "name"];
@@ -31,6 +32,7 @@ impl Volumes {
             events,
             store: VolumeStore::open(data_root)?,
             usage: OnceLock::new(),
+            holders: Default::default(),
         }))
     }
 
@@ -122,6 +124,23 @@ impl Volumes {
             self.created(&v.name);
         }
         Ok(v)
+    }
+
+    /// The directory a container mounts for volume `name`, with the
+    /// volume's device mounted on it first when it has one.
+    pub fn acquire(&self, name: &str, container: &str) -> Result<std::path::PathBuf> {
+        let dir = self.store.mountpoint(name);
+        let v = self.store.get(name)?;
+        if let Some(args) = super::mounts::mount_args(&v.options)? {
+            self.holders.acquire(name, &args, &dir, container)?;
+        }
+        Ok(dir)
+    }
+
+    /// The container stopped: volumes only it held are unmounted.
+    pub fn release(&self, container: &str) {
+        self.holders
+            .release(container, |name| self.store.mountpoint(name));
     }
 
     pub fn created(&self, name: &str) {

@@ -142,6 +142,9 @@ impl VolumeStore {
             return Err(Error::not_found(format!("get {name}: no such volume")));
         }
         let dir = self.root.join(name);
+        // Never delete through a mount: a bind volume's data is the host's.
+        super::mounts::unmount(&dir.join("_data"))
+            .map_err(|e| Error::system(format!("remove {name}: cannot unmount the volume: {e}")))?;
         let size = crate::fsutil::dir_size(&dir.join("_data"));
         // The record first, so a crash midway leaves debris open() removes,
         // never a record whose data is half gone.

@@ -225,14 +225,14 @@ fn bind_mount(b: &Bind) -> Mount {
     )
 }
 
-/// moby: shared binds make the root "shared", slave binds "rslave" (unless already shared).
+/// moby: shared binds make the root shared, slave binds a slave (unless
+/// already shared). Written without the "r": libcontainer knows only the
+/// OCI names and always makes the root's propagation recursive.
 fn note_propagation(root: &mut Option<String>, p: &str) {
-    let root_shared = matches!(root.as_deref(), Some("shared" | "rshared"));
+    let root_shared = root.as_deref() == Some("shared");
     match p {
         "shared" | "rshared" if !root_shared => *root = Some("shared".into()),
-        "slave" | "rslave" if !root_shared && root.as_deref() != Some("slave") => {
-            *root = Some("rslave".into())
-        }
+        "slave" | "rslave" if !root_shared => *root = Some("slave".into()),
         _ => {}
     }
 }

@@ -645,7 +645,7 @@ fn binds() {
             .unwrap()
             .rootfs_propagation()
             .as_deref(),
-        Some("rslave")
+        Some("slave")
     );
     // the user's /etc/hosts wins over the generated one
     assert_eq!(
