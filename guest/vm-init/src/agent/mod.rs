@@ -18,6 +18,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
+use tokio_util::sync::CancellationToken;
 
 /// What every stream handler needs.
 pub struct Agent {
@@ -29,9 +30,22 @@ pub struct Agent {
 impl Agent {
     /// An agent for berthd at `docker_socket`, with a task that follows its
     /// readiness and published ports.
-    pub fn start(docker_socket: PathBuf, ops: Arc<dyn GuestOps>) -> Arc<Agent> {
+    /// Cancelling `stop_watching` closes the agent's own connections to
+    /// berthd (its events stream), which berthd would otherwise wait for
+    /// when it shuts down.
+    pub fn start(
+        docker_socket: PathBuf,
+        ops: Arc<dyn GuestOps>,
+        stop_watching: CancellationToken,
+    ) -> Arc<Agent> {
         let (tx, rx) = watch::channel(EngineState::default());
-        tokio::spawn(engine::watch_engine(docker_socket.clone(), tx));
+        let watcher = engine::watch_engine(docker_socket.clone(), tx);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = watcher => {}
+                _ = stop_watching.cancelled() => tracing::debug!("stopped following berthd"),
+            }
+        });
         Arc::new(Agent {
             docker_socket,
             engine: rx,
@@ -176,7 +190,7 @@ pub fn run_local(
             .with_context(|| format!("listening on {}", listen.display()))?;
         tracing::info!("agent listening on {}", listen.display());
         let ops = Arc::new(control::LocalOps { daemon_json });
-        let agent = Agent::start(docker_socket, ops);
+        let agent = Agent::start(docker_socket, ops, CancellationToken::new());
         serve(|| async { listener.accept().await.map(|(s, _)| s) }, agent).await;
         Ok(())
     })

@@ -75,6 +75,9 @@ impl Supervisor {
             }
             let started = Instant::now();
             match self.run_once().await {
+                Ok(status) if self.stopping.load(Ordering::SeqCst) => {
+                    tracing::info!("berthd stopped: {status}")
+                }
                 Ok(status) => tracing::warn!("berthd exited: {status}"),
                 Err(e) => tracing::error!("cannot start berthd: {e}"),
             }

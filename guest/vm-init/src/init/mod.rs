@@ -187,12 +187,18 @@ async fn boot(runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
     tokio::spawn(supervisor.clone().run());
     tracing::info!("boot done in {:?}; berthd starting", t0.elapsed());
 
+    let stop_watching = tokio_util::sync::CancellationToken::new();
     let ops = Arc::new(ops::VmOps {
         supervisor,
         unmount,
         runtime,
+        stop_watching: stop_watching.clone(),
     });
-    let agent = crate::agent::Agent::start(PathBuf::from(vmlink::GUEST_DOCKER_SOCKET), ops);
+    let agent = crate::agent::Agent::start(
+        PathBuf::from(vmlink::GUEST_DOCKER_SOCKET),
+        ops,
+        stop_watching,
+    );
     serve_vsock(agent).await
 }
 

@@ -11,6 +11,8 @@ pub struct VmOps {
     /// Mount points to unmount at shutdown, besides the data disk's.
     pub unmount: Vec<PathBuf>,
     pub runtime: tokio::runtime::Handle,
+    /// Ends the agent's events connection to berthd before berthd stops.
+    pub stop_watching: tokio_util::sync::CancellationToken,
 }
 
 pub const DATA_ROOT: &str = "/var/lib/berth";
@@ -18,6 +20,7 @@ pub const DATA_ROOT: &str = "/var/lib/berth";
 impl GuestOps for VmOps {
     fn shutdown(&self) -> Result<(), String> {
         tracing::info!("shutdown: stopping berthd");
+        self.stop_watching.cancel();
         self.runtime
             .block_on(self.supervisor.stop(Duration::from_secs(60)));
         nix::unistd::sync();
