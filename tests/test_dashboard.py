@@ -100,7 +100,8 @@ def running_names(daemon) -> set[str]:
 def test_start_and_stop_a_container_from_the_ui(dashboard):
     d = dashboard.daemon
     d.docker("pull", "-q", "busybox")
-    d.docker("create", "--name", "ui-web", "-p", "127.0.0.1::80", "busybox", "httpd", "-f", "-p", "80")
+    # httpd as PID 1 ignores SIGTERM: a short stop timeout keeps stop and restart quick.
+    d.docker("create", "--name", "ui-web", "--stop-timeout", "1", "-p", "127.0.0.1::80", "busybox", "httpd", "-f", "-p", "80")
     assert "ui-web" not in running_names(d)
 
     assert dashboard.step("start", name="ui-web") == {"state": "running"}
@@ -110,8 +111,16 @@ def test_start_and_stop_a_container_from_the_ui(dashboard):
     assert rows["ui-web"]["open"] == [f"http://127.0.0.1:{port}/"], rows
     assert "busybox" in rows["ui-web"]["text"] and "Up" in rows["ui-web"]["text"]
 
+    started = d.docker("inspect", "-f", "{{.State.StartedAt}}", "ui-web").stdout.strip()
+    assert dashboard.step("restart", name="ui-web") == {"restarted": "ui-web"}
+    assert "ui-web" in running_names(d)
+    assert d.docker("inspect", "-f", "{{.State.StartedAt}}", "ui-web").stdout.strip() != started
+
     assert dashboard.step("stop", name="ui-web") == {"state": "exited"}
     assert "ui-web" not in running_names(d)
+
+    assert dashboard.step("remove", name="ui-web") == {"removed": "ui-web"}
+    assert "ui-web" not in d.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
 
 
 def test_logs_inspect_and_in_use_errors(dashboard):

@@ -28,6 +28,22 @@ const steps = {
     await shot(page, "containers");
     return { state: "exited" };
   },
+  async restart(page) {
+    await open(page, "containers");
+    const row = page.locator(`[data-testid=container-row][data-name="${p.name}"]`);
+    await row.getByTestId("container-restart").click();
+    await page.locator(`[data-last-action="container-restart:${p.name}:ok"]`).waitFor(WAIT);
+    return { restarted: p.name };
+  },
+  async remove(page) {
+    await open(page, "containers");
+    page.on("dialog", (d) => d.accept());
+    const row = page.locator(`[data-testid=container-row][data-name="${p.name}"]`);
+    await row.getByTestId("container-remove").click();
+    await page.locator(`[data-last-action="container-remove:${p.name}:ok"]`).waitFor(WAIT);
+    await row.waitFor({ state: "detached", ...WAIT });
+    return { removed: p.name };
+  },
   async logs(page) {
     await open(page, "containers");
     const row = page.locator(`[data-testid=container-row][data-name="${p.name}"]`);

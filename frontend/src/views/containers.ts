@@ -69,12 +69,16 @@ export class ContainersView {
           onclick: async (e: Event) => {
             const b = e.currentTarget as HTMLButtonElement;
             b.disabled = true;
+            let outcome = "ok";
             try {
               this.err.clear();
               await fn();
             } catch (err) {
+              outcome = "error";
               this.err.show(err);
             } finally {
+              // Which action finished last, and how: scripts and tests wait on it.
+              this.el.dataset.lastAction = `${testid}:${c.name}:${outcome}`;
               b.disabled = false;
               // Events refresh the list; this covers an engine that sends none.
               void this.refresh();

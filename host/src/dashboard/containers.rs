@@ -88,15 +88,24 @@ pub(crate) async fn start(ctx: &Context, args: &Args) -> Result<Value, CommandEr
     Ok(json!({"id": id, "started": true}))
 }
 
+/// Seconds before SIGKILL; none given means the container's own (`--stop-timeout`), as with the CLI.
+fn timeout(args: &Args) -> Result<Option<i32>, CommandError> {
+    const UNSET: u64 = u64::MAX;
+    Ok(match args.u64_or("timeout", UNSET)? {
+        UNSET => None,
+        t => Some(t.min(i32::MAX as u64) as i32),
+    })
+}
+
 pub(crate) async fn stop(ctx: &Context, args: &Args) -> Result<Value, CommandError> {
     let id = args.str("id")?;
-    let t = args.u64_or("timeout", 10)?;
+    let t = timeout(args)?;
     ctx.docker()
         .await?
         .stop_container(
             &id,
             Some(StopContainerOptions {
-                t: Some(t.min(i32::MAX as u64) as i32),
+                t,
                 ..Default::default()
             }),
         )
@@ -106,13 +115,13 @@ pub(crate) async fn stop(ctx: &Context, args: &Args) -> Result<Value, CommandErr
 
 pub(crate) async fn restart(ctx: &Context, args: &Args) -> Result<Value, CommandError> {
     let id = args.str("id")?;
-    let t = args.u64_or("timeout", 10)?;
+    let t = timeout(args)?;
     ctx.docker()
         .await?
         .restart_container(
             &id,
             Some(RestartContainerOptions {
-                t: Some(t.min(i32::MAX as u64) as i32),
+                t,
                 ..Default::default()
             }),
         )
