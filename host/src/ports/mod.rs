@@ -1,6 +1,8 @@
 //! Published ports: the agent reports the host ports containers publish; each gets a listener on
 //! the host's 127.0.0.1 whose connections are relayed as `{"open":"tcp","port":P}` streams.
-//! A port that goes away closes its listener.
+//! A port that goes away closes its listener. UDP ports work the same way ([`udp`]).
+
+mod udp;
 
 use crate::forward::{relay, MuxWatch};
 use berth_common::vmlink::Header;
@@ -13,6 +15,7 @@ use tokio::task::JoinHandle;
 pub struct Ports {
     watch: MuxWatch,
     tcp: BTreeMap<u16, JoinHandle<()>>,
+    udp: BTreeMap<u16, JoinHandle<()>>,
 }
 
 impl Ports {
@@ -20,6 +23,39 @@ impl Ports {
         Ports {
             watch,
             tcp: BTreeMap::new(),
+            udp: BTreeMap::new(),
+        }
+    }
+
+    /// Makes the host UDP sockets match `udp`, the full set the guest publishes now.
+    pub async fn apply_udp(&mut self, udp: &[u16]) {
+        let gone: Vec<u16> = self
+            .udp
+            .keys()
+            .filter(|p| !udp.contains(p))
+            .copied()
+            .collect();
+        for port in gone {
+            if let Some(task) = self.udp.remove(&port) {
+                task.abort();
+                let _ = task.await;
+                tracing::info!("udp port {port}: closed on the host");
+            }
+        }
+        for &port in udp {
+            if self.udp.contains_key(&port) {
+                continue;
+            }
+            match tokio::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).await {
+                Ok(socket) => {
+                    tracing::info!("udp port {port}: forwarded from 127.0.0.1:{port}");
+                    let task = tokio::spawn(udp::serve(socket, port, self.watch.clone()));
+                    self.udp.insert(port, task);
+                }
+                Err(e) => {
+                    tracing::warn!("udp port {port}: cannot bind the host's 127.0.0.1:{port} ({e})")
+                }
+            }
         }
     }
 
@@ -63,7 +99,7 @@ impl Ports {
 
 impl Drop for Ports {
     fn drop(&mut self) {
-        for task in self.tcp.values() {
+        for task in self.tcp.values().chain(self.udp.values()) {
             task.abort();
         }
     }
@@ -125,5 +161,32 @@ mod tests {
         assert!(tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_err());
+    }
+
+    #[tokio::test]
+    async fn udp_datagrams_cross_both_ways() {
+        let (a, b) = tokio::io::duplex(1 << 20);
+        // The stand-in agent echoes a stream's bytes: framed datagrams come back as they went.
+        crate::forward::mux::tests::echo_agent(b);
+        let (mux, _t) = Mux::start(a);
+        let (_tx, watch) = tokio::sync::watch::channel(Some(mux));
+        let mut ports = Ports::new(watch);
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        ports.apply_udp(&[port]).await;
+        let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        client.connect(("127.0.0.1", port)).await.unwrap();
+        for msg in [&b"one"[..], b"two"] {
+            client.send(msg).await.unwrap();
+            let mut buf = [0u8; 64];
+            let n = client.recv(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], msg);
+        }
+        ports.apply_udp(&[]).await;
+        // The port is free again: binding it succeeds.
+        std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
     }
 }

@@ -78,10 +78,8 @@ pub async fn keep(
                     let _ = std::fs::write(&ready_file, b"ready\n");
                 }
                 Event::Ports { tcp, udp } => {
-                    if !udp.is_empty() {
-                        tracing::info!("UDP ports {udp:?} are published in the guest; Berth forwards TCP only so far");
-                    }
                     ports.apply(&tcp).await;
+                    ports.apply_udp(&udp).await;
                 }
             }
         }
@@ -92,6 +90,7 @@ pub async fn keep(
         control_tx.send_replace(None);
         let _ = std::fs::remove_file(&ready_file);
         ports.apply(&[]).await;
+        ports.apply_udp(&[]).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

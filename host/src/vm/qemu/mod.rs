@@ -211,6 +211,19 @@ impl Backend for Qemu {
             let _ = child.wait();
         }
         self.helpers.clear();
+        // The helpers leave their sockets behind; a socket file without a server is litter.
+        if let Ok(entries) = std::fs::read_dir(&self.run_dir) {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name == "vsock.sock"
+                    || name == "vhost-vsock.sock"
+                    || (name.starts_with("fs") && name.ends_with(".sock"))
+                {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
     }
 }
 
