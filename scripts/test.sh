@@ -9,6 +9,8 @@ bash scripts/build-deps.sh
 bash scripts/deps.sh
 # Chromium, keyutils and the npm packages of the dashboard tests; builds frontend/dist.
 bash scripts/deps-desktop-web.sh
+# QEMU, virtiofsd and vhost-device-vsock for the VM suite (tests/test_vm.py).
+bash scripts/deps-vm.sh
 
 # rustfmt and clippy ship with the machine's toolchain; if one is ever missing its
 # check is reported as skipped instead of failing the run for an unrelated reason.
@@ -30,6 +32,8 @@ else
 fi
 echo "test: cargo test"
 cargo test --workspace --locked
+echo "test: guest image (vm-images/build.sh; cached)"
+bash vm-images/build.sh
 echo "test: pytest"
 # Every suite must really run: a missing berthd binary is a failure, not a skip.
 BERTH_REQUIRE_BERTHD=1 python3 -m pytest tests "$@"
