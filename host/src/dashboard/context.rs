@@ -101,6 +101,20 @@ impl Context {
             return Ok(d.clone());
         }
         let host = &self.inner.endpoint.host;
+        if self.inner.endpoint.source.ends_with("(TLS)") {
+            return Err(CommandError::internal(format!(
+                "{host} wants TLS client certificates (DOCKER_TLS_VERIFY), which the dashboard \
+                 does not speak yet: point DOCKER_HOST at the engine's Unix socket instead"
+            )));
+        }
+        if !(host.starts_with("unix://")
+            || host.starts_with("tcp://")
+            || host.starts_with("npipe://"))
+        {
+            return Err(CommandError::internal(format!(
+                "engine address {host:?} is not supported: use unix://PATH or tcp://HOST:PORT"
+            )));
+        }
         let docker = Docker::connect_with_host(host)?;
         // bollard speaks a newer API than most engines accept; ask the engine.
         let docker = docker.negotiate_version().await?;

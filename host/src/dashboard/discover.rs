@@ -29,6 +29,8 @@ pub struct Environment {
     pub home: Option<PathBuf>,
     /// `BERTH_HOME`: Berth's directory when it is not `~/.berth`.
     pub berth_home: Option<PathBuf>,
+    /// `DOCKER_TLS_VERIFY`: the `DOCKER_HOST` endpoint wants TLS client certificates.
+    pub tls_verify: bool,
 }
 
 impl Environment {
@@ -40,6 +42,7 @@ impl Environment {
             docker_config: var("DOCKER_CONFIG").map(PathBuf::from),
             home: var("HOME").map(PathBuf::from),
             berth_home: var("BERTH_HOME").map(PathBuf::from),
+            tls_verify: var("DOCKER_TLS_VERIFY").is_some_and(|v| v != "0"),
         }
     }
 
@@ -62,7 +65,11 @@ pub fn find_engine(env: &Environment) -> Endpoint {
     if let Some(host) = &env.docker_host {
         return Endpoint {
             host: host.clone(),
-            source: "DOCKER_HOST".into(),
+            source: if env.tls_verify {
+                "DOCKER_HOST (TLS)".into()
+            } else {
+                "DOCKER_HOST".into()
+            },
         };
     }
     if let Some(endpoint) = context_endpoint(env) {

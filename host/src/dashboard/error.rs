@@ -85,7 +85,7 @@ impl From<bollard::errors::Error> for CommandError {
                     502
                 };
                 CommandError {
-                    message: format!("the engine did not answer: {text}"),
+                    message: format!("talking to the engine at its socket failed: {text}"),
                     field: None,
                     status,
                 }
