@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# What the desktop app (src-tauri/) and its WebDriver test need on Debian 12: WebKitGTK and
+# GTK headers, the tray library, Xvfb, WebKit's WebDriver, the Tauri CLI (npm, prebuilt) and
+# tauri-driver (cargo). Idempotent: checks first, so a second run only checks. Needs root (apt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PKGS=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev
+  pkg-config xvfb xauth webkit2gtk-driver dbus dbus-x11 at-spi2-core)
+TAURI_DRIVER_VERSION=2.1.0
+say() { echo "deps-desktop: $*"; }
+
+# The machine image may bring Node.js from elsewhere (nodesource's nodejs ships npm too); only
+# a machine without npm gets Debian's.
+command -v npm >/dev/null || APT_PKGS+=(npm)
+
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+
+missing=()
+for p in "${APT_PKGS[@]}"; do installed "$p" || missing+=("$p"); done
+if [ ${#missing[@]} -eq 0 ]; then
+  say "apt: all present"
+else
+  say "apt-get install ${missing[*]}"
+  apt-get update -qq -o DPkg::Lock::Timeout=600
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Tauri CLI: npm's prebuilt binary, pinned by src-tauri/package-lock.json.
+if [ -x src-tauri/node_modules/.bin/tauri ] &&
+   (cd src-tauri && npm ls --silent >/dev/null 2>&1); then
+  say "npm: @tauri-apps/cli present"
+else
+  say "npm ci (src-tauri: @tauri-apps/cli)"
+  (cd src-tauri && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# tauri-driver bridges WebDriver clients to WebKitWebDriver; only cargo ships it.
+if command -v tauri-driver >/dev/null && tauri-driver --help 2>&1 | grep -q -i webdriver; then
+  say "tauri-driver present"
+else
+  say "cargo install tauri-driver $TAURI_DRIVER_VERSION"
+  cargo install tauri-driver --version "$TAURI_DRIVER_VERSION" --locked --quiet
+fi
+say "done"

@@ -1,0 +1,148 @@
+"""The desktop app under test: Xvfb, a D-Bus session, tauri-driver (which starts WebKit's
+WebDriver, which starts the app) — each started here and stopped by PID."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from lib import procs
+from lib.ports import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD_CMD = "cd src-tauri && npx tauri build --debug --no-bundle"
+
+
+def app_binary() -> Path:
+    """$BERTH_DESKTOP, else the Tauri build's output (src-tauri builds into target/desktop)."""
+    if os.environ.get("BERTH_DESKTOP"):
+        return Path(os.environ["BERTH_DESKTOP"]).resolve()
+    return REPO / "target" / "desktop" / "debug" / "berth-desktop"
+
+
+def missing_tools() -> list[str]:
+    need = {"Xvfb": "xvfb", "WebKitWebDriver": "webkit2gtk-driver", "tauri-driver": "cargo install",
+            "dbus-run-session": "dbus"}
+    return [f"{tool} ({source}; scripts/deps-desktop.sh installs it)"
+            for tool, source in need.items() if shutil.which(tool) is None]
+
+
+class Xvfb:
+    """A virtual X server on a display it picks itself (-displayfd), so parallel runs never clash."""
+
+    def __init__(self):
+        self.proc = None
+        self.display = None
+
+    def start(self, timeout: float = 20) -> "Xvfb":
+        r, w = os.pipe()
+        self.proc = procs.spawn(["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24",
+                                 "-nolisten", "tcp", "-noreset"],
+                                pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        os.close(w)
+        try:
+            deadline = time.monotonic() + timeout
+            buf = b""
+            while not buf.endswith(b"\n"):
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError(f"Xvfb did not start: {self.proc.stderr.read1(4000)!r}"
+                                       if self.proc.poll() is not None else "Xvfb did not start in time")
+                chunk = os.read(r, 16)
+                if not chunk:
+                    raise RuntimeError("Xvfb closed -displayfd without a display number")
+                buf += chunk
+        finally:
+            os.close(r)
+        self.display = f":{buf.decode().strip()}"
+        return self
+
+    def stop(self) -> None:
+        if self.proc:
+            procs.terminate(self.proc, timeout=10)
+            self.proc = None
+
+
+class TauriDriver:
+    """tauri-driver on a free port, in a D-Bus session of its own (the tray talks D-Bus), with
+    the environment the app inherits: the display, the engine, a private HOME."""
+
+    def __init__(self, display: str, env: dict):
+        self.display = display
+        self.env = env
+        self.port = free_port()
+        self.native_port = free_port()
+        self.tmp = Path(tempfile.mkdtemp(prefix="berth-desktop-"))
+        self.log = self.tmp / "tauri-driver.log"
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> "TauriDriver":
+        home = self.tmp / "home"
+        home.mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "WAYLAND"))}
+        env.update(DISPLAY=self.display, HOME=str(home), BERTH_HOME=str(home / ".berth"),
+                   XDG_RUNTIME_DIR=str(self.tmp), NO_AT_BRIDGE="1", RUST_LOG="info")
+        env.update(self.env)
+        env = {k: v for k, v in env.items() if v is not None}
+        os.chmod(self.tmp, 0o700)  # XDG_RUNTIME_DIR must be private
+        with open(self.log, "ab") as log:
+            self.proc = procs.spawn(["dbus-run-session", "--", "tauri-driver", "--port", str(self.port),
+                                     "--native-port", str(self.native_port)],
+                                    stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"tauri-driver exited with {self.proc.returncode}:\n{self.log_text()}")
+            try:
+                requests.get(f"{self.url}/status", timeout=2)
+                return self
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"tauri-driver not answering after {timeout}s:\n{self.log_text()}")
+            time.sleep(0.1)
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-6000:]
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc:
+            # dbus-run-session ends its bus when its child (tauri-driver) ends; tauri-driver
+            # ends WebKitWebDriver and the app with it.
+            pid = self.proc.pid
+            procs.terminate(self.proc, timeout=15)
+            procs.wait_gone(pid)
+            self.proc = None
+        # Anything that outlived tauri-driver and carries this run's private HOME is ours.
+        for pid in _processes_with_env(f"HOME={self.tmp}/home"):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _processes_with_env(entry: str) -> list[int]:
+    found = []
+    needle = entry.encode()
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    found.append(int(name))
+        except OSError:
+            continue
+    return found
