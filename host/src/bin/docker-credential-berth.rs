@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 /// Serves registry credentials from the OS keychain to the docker CLI.
 #[derive(Debug, Parser)]
-#[command(name = "docker-credential-berth", version, about)]
+#[command(name = "docker-credential-berth", version)]
 struct Cli {
     #[command(subcommand)]
     action: Cmd,
