@@ -123,6 +123,7 @@ impl Context {
     }
 
     /// The engine's Unix socket path, when it is reached through one.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) fn unix_socket(&self) -> Option<PathBuf> {
         self.inner
             .endpoint

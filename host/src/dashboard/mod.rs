@@ -19,6 +19,7 @@ mod discover;
 mod engine;
 mod error;
 mod images;
+#[cfg(unix)]
 mod raw;
 pub mod server;
 mod settings;

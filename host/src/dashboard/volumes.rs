@@ -90,6 +90,12 @@ pub(crate) async fn list(ctx: &Context) -> Result<Value, CommandError> {
 }
 
 /// Sizes from `/system/df` (the engine measures them); none when it cannot say.
+#[cfg(not(unix))]
+async fn sizes(_ctx: &Context) -> BTreeMap<String, i64> {
+    BTreeMap::new()
+}
+
+#[cfg(unix)]
 async fn sizes(ctx: &Context) -> BTreeMap<String, i64> {
     let Some(sock) = ctx.unix_socket() else {
         return BTreeMap::new();
