@@ -289,3 +289,27 @@ def test_vm_resources_sit_in_the_settings_panel(berthd, tmp_path):
     saved = json.loads((vm_home / "config.json").read_text())
     assert (saved["cpus"], saved["memory_mib"], saved["shares"]) == (3, 3072, [str(tmp_path)])
     assert got["daemon_json"] == str(vm_home / "daemon.json")
+
+
+def test_event_stream_follows_the_engine_going_away_and_back(dashboard):
+    """What the tray and the status line follow: `engine` items when berthd stops and starts."""
+    def items(resp):
+        for line in resp.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                yield json.loads(line[5:])
+
+    with requests.get(f"{dashboard.base}/api/events", headers={"X-Berth-Token": dashboard.token},
+                      stream=True, timeout=60) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        stream = items(resp)
+        assert next(stream) == {"type": "engine", "running": True}
+        dashboard.daemon.docker("volume", "create", "ev-vol")
+        seen = next(i for i in stream if i["type"] == "event")
+        assert (seen["kind"], seen["action"], seen["id"]) == ("volume", "create", "ev-vol")
+        # berthd keeps open /events connections until its shutdown grace period runs out
+        # (reported to berthd's owner), so this stop takes that long.
+        dashboard.daemon.stop()
+        assert next(i for i in stream if i["type"] == "engine") == {"type": "engine", "running": False}
+        dashboard.daemon.start()
+        assert next(i for i in stream if i["type"] == "engine") == {"type": "engine", "running": True}
