@@ -34,6 +34,8 @@ echo "test: cargo test"
 cargo test --workspace --locked
 echo "test: guest image (vm-images/build.sh; cached)"
 bash vm-images/build.sh
+echo "test: desktop app (deps, unit tests, Tauri build into target/desktop)"
+bash scripts/build-desktop.sh
 echo "test: pytest"
 # Every suite must really run: a missing berthd binary is a failure, not a skip.
 BERTH_REQUIRE_BERTHD=1 python3 -m pytest tests "$@"
