@@ -151,6 +151,9 @@ def test_pull_shows_progress_then_the_new_row(dashboard):
     assert got["status"] == "Pulled httpd"
     assert "httpd" in d.docker("images", "--format", "{{.Repository}}").stdout.split()
 
+    assert dashboard.step("rmi_ok", tag="httpd:latest") == {"removed": "httpd:latest", "error_visible": False}
+    assert "httpd" not in d.docker("images", "--format", "{{.Repository}}").stdout.split()
+
 
 def test_invalid_settings_show_the_error_and_leave_the_file_alone(dashboard):
     before = dashboard.daemon.config_file.read_bytes()
@@ -313,3 +316,24 @@ def test_event_stream_follows_the_engine_going_away_and_back(dashboard):
         assert next(i for i in stream if i["type"] == "engine") == {"type": "engine", "running": False}
         dashboard.daemon.start()
         assert next(i for i in stream if i["type"] == "engine") == {"type": "engine", "running": True}
+
+
+def test_logs_stream_live_into_the_panel(dashboard):
+    d = dashboard.daemon
+    d.docker("pull", "-q", "busybox")
+    # Writes its second line only when told to (through docker exec), after the panel is open.
+    d.docker("run", "-d", "--name", "ui-live", "--stop-timeout", "1", "busybox", "sh", "-c",
+             "echo first-line; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo later-line; exec sleep 1000")
+    params = {"url": dashboard.url, "name": "ui-live", "first": "first-line", "later": "later-line"}
+    with subprocess.Popen(["node", str(RUNNER), "live_logs", json.dumps(params)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=RUNNER.parent) as node:
+        try:
+            first = node.stdout.readline()
+            assert json.loads(first) == {"ready": True}, first + node.stderr.read()
+            d.docker("exec", "ui-live", "touch", "/tmp/go")
+            out, err = node.communicate(timeout=120)
+        finally:
+            if node.poll() is None:
+                node.kill()
+    assert node.returncode == 0, err
+    assert json.loads(out.strip().splitlines()[-1]) == {"state": "streaming"}

@@ -56,6 +56,24 @@ const steps = {
     const json = JSON.parse(await page.getByTestId("inspect-json").textContent());
     return { inspect_id: json.Id, inspect_name: json.Name };
   },
+  // Live logs: the panel shows a line the container writes after the panel opened.
+  async live_logs(page) {
+    await open(page, "containers");
+    const row = page.locator(`[data-testid=container-row][data-name="${p.name}"]`);
+    await row.getByTestId("container-logs").click();
+    const out = page.getByTestId("logs-output");
+    await out.filter({ hasText: p.first }).waitFor(WAIT);
+    console.log(JSON.stringify({ ready: true }));
+    await out.filter({ hasText: p.later }).waitFor(WAIT);
+    return { state: await page.getByTestId("logs-state").getAttribute("data-state") };
+  },
+  async rmi_ok(page) {
+    await open(page, "images");
+    const row = page.locator(`[data-testid=image-row][data-tags~="${p.tag}"]`);
+    await row.getByTestId("image-remove").click();
+    await row.waitFor({ state: "detached", ...WAIT });
+    return { removed: p.tag, error_visible: await page.getByTestId("images-error").isVisible() };
+  },
   async containers(page) {
     await open(page, "containers");
     await page.locator(`[data-testid=container-row][data-name="${p.name}"]`).waitFor(WAIT);
