@@ -6,13 +6,15 @@ the pulled image. One VM for the module: boots are slow under emulation (two in 
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 import urllib.request
 
 import pytest
 
 from lib.ports import free_port
-from lib.vm import BerthVM, require_vm
+from lib import procs
+from lib.vm import BERTH, BerthVM, require_vm
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +105,72 @@ def test_stop_then_start_keeps_the_pulled_image(vm):
     images = vm.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
     assert "busybox:latest" in images
     assert vm.docker("run", "--rm", "busybox", "echo", "again").stdout == "again\n"
+
+
+# Failures explained. These boot nothing (or for a second): they run after the module's VM.
+
+@pytest.fixture
+def unstarted_vm():
+    require_vm()
+    v = BerthVM()
+    try:
+        yield v
+    finally:
+        v.cleanup()
+
+
+def _nothing_left(v: BerthVM) -> None:
+    assert v.supervisor_pid() is None
+    assert procs.processes_mentioning(str(v.home)) == []
+
+
+def test_a_busy_socket_path_is_explained(unstarted_vm):
+    v = unstarted_vm
+    v.socket.parent.mkdir(parents=True)
+    other = socket.socket(socket.AF_UNIX)
+    other.bind(str(v.socket))
+    other.listen()
+    try:
+        cp = v.berth("start", check=False)
+        assert cp.returncode != 0
+        assert "busy" in cp.stderr and str(v.socket) in cp.stderr, cp.stderr
+        _nothing_left(v)
+        assert v.socket.exists()  # the other server's socket is left alone
+    finally:
+        other.close()
+
+
+def test_missing_qemu_is_explained_with_how_to_install_it(unstarted_vm):
+    v = unstarted_vm
+    env = v.env()
+    env["PATH"] = str(v.home)  # nothing there: no qemu-system-x86_64 on PATH
+    cp = subprocess.run([str(BERTH), "start"], capture_output=True, text=True, env=env, timeout=60)
+    assert cp.returncode != 0
+    assert "qemu-system-x86_64 not found" in cp.stderr and "apt-get install" in cp.stderr, cp.stderr
+    _nothing_left(v)
+
+
+def test_a_guest_that_does_not_come_up_in_time_shows_its_console(unstarted_vm):
+    v = unstarted_vm
+    cp = v.berth("start", "--timeout", "1", check=False, timeout=120)
+    assert cp.returncode != 0
+    assert "did not come up within 1 s" in cp.stderr, cp.stderr
+    assert "console" in cp.stderr
+    _nothing_left(v)
+    assert not v.socket.exists()
+
+
+def test_a_full_host_disk_is_explained(unstarted_vm):
+    # The data disk grows into the host filesystem as the guest writes: a (nearly) full one is
+    # refused up front, with what to do. A tiny tmpfs stands for the full disk.
+    v = unstarted_vm
+    vm_dir = v.home / "vm"
+    vm_dir.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "berth-test-full", str(vm_dir)], check=True)
+    try:
+        cp = v.berth("start", check=False)
+        assert cp.returncode != 0
+        assert "is full" in cp.stderr and "Free some space" in cp.stderr, cp.stderr
+        _nothing_left(v)
+    finally:
+        subprocess.run(["umount", str(vm_dir)], check=True)

@@ -54,7 +54,13 @@ impl Tool {
     pub fn find(self) -> anyhow::Result<PathBuf> {
         let var = format!("BERTH_{}", self.name().to_uppercase().replace(['-'], "_"));
         if let Some(p) = std::env::var_os(&var) {
-            return Ok(PathBuf::from(p));
+            let p = PathBuf::from(p);
+            anyhow::ensure!(
+                is_executable(&p),
+                "{var}={} is not an executable file",
+                p.display()
+            );
+            return Ok(p);
         }
         let path = std::env::var_os("PATH").unwrap_or_default();
         std::env::split_paths(&path)
