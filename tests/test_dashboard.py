@@ -210,6 +210,7 @@ def test_the_api_refuses_other_pages(dashboard):
     assert page.status_code == 200 and "<div id=\"app\">" in page.text
     assert f"berth_token_{base.rsplit(':', 1)[1]}={tok}" in page.headers["Set-Cookie"]
     assert "SameSite=Strict" in page.headers["Set-Cookie"]
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
     r = dashboard.cmd("nope.nothing")
     assert r.status_code == 404 and r.json()["field"] is None
     r = dashboard.cmd("settings.apply", {"text": "{\"debug\": 1}"})

@@ -122,6 +122,13 @@ async fn guarded(
     }
     resp.headers_mut()
         .insert("x-frame-options", HeaderValue::from_static("DENY"));
+    // Only the dashboard's own files run in the page: container names and logs are data.
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
     resp
 }
 
