@@ -7,8 +7,23 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Writes `data` to `path` via a temp file in the same directory, fsync, rename,
-/// and fsync of the directory so the rename itself is durable.
+/// and, for a new file, fsync of the directory so that the file's existence is
+/// durable. Replacing a file skips that last step, as dockerd does: a power
+/// cut may then bring back the previous version, never a torn one (and it
+/// halves the syncs of a container's start, whose record changes often).
 pub fn atomic_write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    write_via_temp(path, data, mode, true)
+}
+
+/// Like [`atomic_write`] without any fsync: for files derived from records
+/// and written anew at each use (a container's hostname, hosts and
+/// resolv.conf), where surviving a power cut does not matter but a torn
+/// file would.
+pub fn replace_derived(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    write_via_temp(path, data, mode, false)
+}
+
+fn write_via_temp(path: &Path, data: &[u8], mode: u32, durable: bool) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
@@ -28,9 +43,16 @@ pub fn atomic_write(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
             .mode(mode)
             .open(&tmp)?;
         f.write_all(data)?;
+        if !durable {
+            return fs::rename(&tmp, path);
+        }
         f.sync_all()?;
+        let existed = path.exists();
         fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        match existed {
+            true => Ok(()),
+            false => File::open(dir)?.sync_all(),
+        }
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -16,7 +16,7 @@ use super::seccomp::{kernel_version, Profile};
 use super::service::Containers;
 use super::spec::{self, EtcFiles, SpecInput};
 use crate::errdefs::{Error, Result};
-use crate::fsutil::{atomic_write, ensure_dir};
+use crate::fsutil::{ensure_dir, replace_derived};
 
 pub struct Bundle {
     /// Holds `config.json`; the runtime's bundle path.
@@ -407,7 +407,8 @@ impl Containers {
 
 fn write_etc_files(dir: &Path, etc: &EtcInputs) -> Result<()> {
     let hostname = &etc.hostname;
-    atomic_write(
+    // Written anew at every start: no need to survive a power cut.
+    replace_derived(
         &dir.join("hostname"),
         format!("{hostname}\n").as_bytes(),
         0o644,
@@ -424,7 +425,7 @@ fn write_etc_files(dir: &Path, etc: &EtcInputs) -> Result<()> {
     for ip in &etc.ips {
         hosts.push_str(&format!("{ip}\t{hostname}\n"));
     }
-    atomic_write(&dir.join("hosts"), hosts.as_bytes(), 0o644)?;
+    replace_derived(&dir.join("hosts"), hosts.as_bytes(), 0o644)?;
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let mut resolv = resolv_conf(&host);
     if !etc.nameservers.is_empty() || !etc.search.is_empty() || !etc.options.is_empty() {
@@ -452,7 +453,7 @@ fn write_etc_files(dir: &Path, etc: &EtcInputs) -> Result<()> {
         out.extend(keep("options", &etc.options));
         resolv = out.join("\n") + "\n";
     }
-    atomic_write(&dir.join("resolv.conf"), resolv.as_bytes(), 0o644)?;
+    replace_derived(&dir.join("resolv.conf"), resolv.as_bytes(), 0o644)?;
     Ok(())
 }
 
