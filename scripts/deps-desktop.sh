@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # What the desktop app (src-tauri/) and its WebDriver test need on Debian 12: WebKitGTK and
-# GTK headers, the tray library, Xvfb, WebKit's WebDriver, the Tauri CLI (npm, prebuilt) and
-# tauri-driver (cargo). Idempotent: checks first, so a second run only checks. Needs root (apt).
+# GTK headers, the tray library, Xvfb, WebKit's WebDriver, gdbus (the tray test reads the
+# menu over D-Bus), the Tauri CLI (npm, prebuilt) and tauri-driver (cargo). Idempotent: checks
+# first, so a second run only checks. Needs root (apt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PKGS=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev
-  pkg-config xvfb xauth webkit2gtk-driver dbus dbus-x11 at-spi2-core)
+  pkg-config xvfb xauth webkit2gtk-driver dbus dbus-x11 at-spi2-core libglib2.0-bin)
 TAURI_DRIVER_VERSION=2.1.0
 say() { echo "deps-desktop: $*"; }
 

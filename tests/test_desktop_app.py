@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop.harness import BUILD_CMD, TauriDriver, Xvfb, app_binary, missing_tools
+from desktop.harness import BUILD_CMD, app_binary, missing_tools, running_app
+from desktop.tray import Tray
 from desktop.webdriver import Session
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,27 +50,8 @@ def containers(berthd):
 
 @pytest.fixture
 def app_session(desktop_app, berthd, containers):
-    xvfb = Xvfb().start()
-    driver = TauriDriver(xvfb.display, {"DOCKER_HOST": berthd.url})
-    session = None
-    try:
-        driver.start()
-        session = Session(driver.url, {
-            "browserName": "wry",
-            "tauri:options": {
-                "application": str(desktop_app),
-                "args": ["--daemon-config", str(berthd.config_file),
-                         "--daemon-pidfile", str(berthd.pidfile)],
-            },
-        })
+    with running_app(desktop_app, berthd) as (session, _driver):
         yield session
-    except Exception as e:
-        raise AssertionError(f"{e}\n--- tauri-driver and app log ---\n{driver.log_text()}") from e
-    finally:
-        if session:
-            session.quit()
-        driver.stop()
-        xvfb.stop()
 
 
 def _row(session: Session, name: str, state: str, timeout: float = 30) -> str:
@@ -94,3 +76,29 @@ def test_app_lists_running_containers(app_session, berthd):
     # ...and one stopped with the CLI shows as stopped.
     berthd.docker("stop", "-t", "1", BEFORE)
     _row(app_session, BEFORE, "exited")
+
+
+def test_tray_follows_the_engine_and_drives_it(desktop_app, make_berthd):
+    """The tray's menu as a desktop shows it (dbusmenu over D-Bus): its status line follows the
+    engine going away and coming back, Settings opens the settings view, Stop stops berthd."""
+    d = make_berthd()
+    with running_app(desktop_app, d) as (session, driver):
+        tray = Tray(driver.bus_address)
+        tray.wait_status("Engine: Running")
+        labels = [label for _, label, _ in tray.items()]
+        for want in ("Start", "Stop", "Restart", "Open Dashboard", "Settings", "Quit"):
+            assert any(label.startswith(want) for label in labels), labels
+        d.stop()
+        tray.wait_status("Engine: Stopped")
+        d.start()
+        tray.wait_status("Engine: Running")
+
+        tray.click("Settings")
+        session.wait_for('[data-testid="settings-form"]')
+        assert session.execute("return location.hash") == "#settings"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        (SHOTS / "desktop-settings.png").write_bytes(session.screenshot_png())
+
+        tray.click("Stop")  # a native berthd: SIGTERM through its pidfile
+        tray.wait_status("Engine: Stopped")
+        assert d.proc.wait(30) == 0

@@ -1,7 +1,8 @@
-"""The desktop app under test: Xvfb, a D-Bus session, tauri-driver (which starts WebKit's
+"""The desktop app under test: Xvfb, a D-Bus session bus, tauri-driver (which starts WebKit's
 WebDriver, which starts the app) — each started here and stopped by PID."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import requests
 
+from desktop.webdriver import Session
 from lib import procs
 from lib.ports import free_port
 
@@ -27,9 +29,36 @@ def app_binary() -> Path:
 
 def missing_tools() -> list[str]:
     need = {"Xvfb": "xvfb", "WebKitWebDriver": "webkit2gtk-driver", "tauri-driver": "cargo install",
-            "dbus-run-session": "dbus"}
+            "dbus-daemon": "dbus", "gdbus": "libglib2.0-bin"}
     return [f"{tool} ({source}; scripts/deps-desktop.sh installs it)"
             for tool, source in need.items() if shutil.which(tool) is None]
+
+
+@contextlib.contextmanager
+def running_app(binary: Path, berthd):
+    """The app against this berthd (DOCKER_HOST, its daemon.json and pidfile), under a fresh
+    Xvfb and D-Bus session: yields (WebDriver session, TauriDriver)."""
+    xvfb = Xvfb().start()
+    driver = TauriDriver(xvfb.display, {"DOCKER_HOST": berthd.url})
+    session = None
+    try:
+        driver.start()
+        session = Session(driver.url, {
+            "browserName": "wry",
+            "tauri:options": {
+                "application": str(binary),
+                "args": ["--daemon-config", str(berthd.config_file),
+                         "--daemon-pidfile", str(berthd.pidfile)],
+            },
+        })
+        yield session, driver
+    except Exception as e:
+        raise AssertionError(f"{e}\n--- tauri-driver and app log ---\n{driver.log_text()}") from e
+    finally:
+        if session:
+            session.quit()
+        driver.stop()
+        xvfb.stop()
 
 
 class Xvfb:
@@ -79,6 +108,7 @@ class TauriDriver:
         self.tmp = Path(tempfile.mkdtemp(prefix="berth-desktop-"))
         self.log = self.tmp / "tauri-driver.log"
         self.proc = None
+        self.dbus = None
 
     @property
     def url(self) -> str:
@@ -87,28 +117,34 @@ class TauriDriver:
     def start(self, timeout: float = 30) -> "TauriDriver":
         home = self.tmp / "home"
         home.mkdir()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "WAYLAND"))}
+        os.chmod(self.tmp, 0o700)  # XDG_RUNTIME_DIR must be private
+        self.bus = self.tmp / "bus"
+        self.bus_address = f"unix:path={self.bus}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "WAYLAND", "DBUS_"))}
         env.update(DISPLAY=self.display, HOME=str(home), BERTH_HOME=str(home / ".berth"),
-                   XDG_RUNTIME_DIR=str(self.tmp), NO_AT_BRIDGE="1", RUST_LOG="info")
+                   XDG_RUNTIME_DIR=str(self.tmp), NO_AT_BRIDGE="1", RUST_LOG="info",
+                   DBUS_SESSION_BUS_ADDRESS=self.bus_address)
         env.update(self.env)
         env = {k: v for k, v in env.items() if v is not None}
-        os.chmod(self.tmp, 0o700)  # XDG_RUNTIME_DIR must be private
         with open(self.log, "ab") as log:
-            self.proc = procs.spawn(["dbus-run-session", "--", "tauri-driver", "--port", str(self.port),
+            # A session bus of our own: the tray (libayatana-appindicator) and WebKit talk D-Bus,
+            # and the tests read the tray's menu over it.
+            self.dbus = procs.spawn(["dbus-daemon", "--session", "--nofork", "--nosyslog",
+                                     f"--address={self.bus_address}"],
+                                    stdout=log, stderr=subprocess.STDOUT, env=env)
+            _wait(lambda: self.bus.exists(), self.dbus, timeout, "dbus-daemon", self.log_text)
+            self.proc = procs.spawn(["tauri-driver", "--port", str(self.port),
                                      "--native-port", str(self.native_port)],
                                     stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"tauri-driver exited with {self.proc.returncode}:\n{self.log_text()}")
+
+        def answers() -> bool:
             try:
                 requests.get(f"{self.url}/status", timeout=2)
-                return self
+                return True
             except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"tauri-driver not answering after {timeout}s:\n{self.log_text()}")
-            time.sleep(0.1)
+                return False
+        _wait(answers, self.proc, timeout, "tauri-driver", self.log_text)
+        return self
 
     def log_text(self) -> str:
         try:
@@ -117,13 +153,12 @@ class TauriDriver:
             return ""
 
     def stop(self) -> None:
-        if self.proc:
-            # dbus-run-session ends its bus when its child (tauri-driver) ends; tauri-driver
-            # ends WebKitWebDriver and the app with it.
-            pid = self.proc.pid
-            procs.terminate(self.proc, timeout=15)
-            procs.wait_gone(pid)
-            self.proc = None
+        # tauri-driver ends WebKitWebDriver and the app with it.
+        for proc in (self.proc, self.dbus):
+            if proc:
+                procs.terminate(proc, timeout=15)
+                procs.wait_gone(proc.pid)
+        self.proc = self.dbus = None
         # Anything that outlived tauri-driver and carries this run's private HOME is ours.
         for pid in _processes_with_env(f"HOME={self.tmp}/home"):
             try:
@@ -146,3 +181,13 @@ def _processes_with_env(entry: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def _wait(ready, proc, timeout: float, what: str, log) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} not ready after {timeout}s:\n{log()}")
+        time.sleep(0.05)

@@ -7,13 +7,13 @@ mod status;
 
 use std::sync::Mutex;
 
-use berth_host::dashboard::Context;
+use berth_host::dashboard::{Context, SettingsMode};
 use serde_json::Value;
 use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Emitter, Manager, Wry};
 
-use control::Action;
+use control::{Action, Step};
 pub use status::EngineState;
 
 const TRAY_ID: &str = "berth";
@@ -21,6 +21,8 @@ const TRAY_ID: &str = "berth";
 /// The menu items that change, and the state they show.
 struct Tray {
     state: Mutex<EngineState>,
+    /// VM or native: decides how Start and Stop are done.
+    mode: SettingsMode,
     status: MenuItem<Wry>,
     start: MenuItem<Wry>,
     stop: MenuItem<Wry>,
@@ -73,6 +75,7 @@ pub fn install(app: &AppHandle, ctx: Context) -> tauri::Result<()> {
 
     app.manage(Tray {
         state: Mutex::new(initial.clone()),
+        mode: ctx.settings().mode.clone(),
         status,
         start,
         stop,
@@ -110,16 +113,18 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
 
 /// Runs Start / Stop / Restart in the background; the status line says how it goes.
 fn act(app: &AppHandle, action: Action) {
+    let Some(mode) = app.try_state::<Tray>().map(|t| t.mode.clone()) else {
+        return;
+    };
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         for step in action.steps() {
-            let busy = if *step == "start" {
-                EngineState::Starting
-            } else {
-                EngineState::Stopping
+            let busy = match step {
+                Step::Start => EngineState::Starting,
+                Step::Stop => EngineState::Stopping,
             };
             update(&app, |_| busy.clone());
-            match control::run_step(step).await {
+            match control::run_step(&mode, *step).await {
                 // `berth start` returns once the engine answers, `berth stop` once it is
                 // gone; the event stream agrees a moment later.
                 Ok(()) => update(&app, |s| match s {
