@@ -15,9 +15,9 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 CACHE=$OUT/cache
 mkdir -p "$CACHE"
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+TARGET_DIR=$(cd "$ROOT" && realpath -m "${CARGO_TARGET_DIR:-target}")
 BERTHD_SET=${BERTHD:+1}
-BERTHD=${BERTHD:-$TARGET_DIR/debug/berthd}
+BERTHD=$(realpath -m "${BERTHD:-$TARGET_DIR/debug/berthd}")
 KERNEL_SERIES=6.1
 # Everything in the archive gets this time stamp: same inputs, same bytes.
 EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
@@ -50,7 +50,7 @@ VM_INIT=$TARGET_DIR/debug/berth-vm-init
 CONTAINER_INIT=$(dirname "$BERTHD")/berth-container-init
 if [ ! -x "$CONTAINER_INIT" ]; then
   say "building berth-container-init"
-  CONTAINER_INIT=$(bash "$ROOT/scripts/build-init.sh")
+  CONTAINER_INIT=$(cd "$ROOT" && realpath "$(bash scripts/build-init.sh)")
 fi
 
 # --- the kernel: the newest 6.1 cloud image the archive offers, cached ---

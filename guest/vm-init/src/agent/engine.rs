@@ -54,7 +54,14 @@ pub async fn watch_engine(socket: PathBuf, tx: watch::Sender<EngineState>) {
             continue;
         }
         if !was_ready {
-            tracing::info!("berthd answers /_ping");
+            tracing::info!(
+                uptime = std::fs::read_to_string("/proc/uptime")
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or(""),
+                "berthd answers /_ping"
+            );
             was_ready = true;
         }
         tx.send_if_modified(|s| {

@@ -137,6 +137,7 @@ async fn boot(runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
     }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
+        uptime = uptime(),
         "berth-vm-init starting"
     );
 
@@ -185,7 +186,11 @@ async fn boot(runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
 
     let supervisor = berthd::Supervisor::new(berthd::args(cfg.debug_tcp));
     tokio::spawn(supervisor.clone().run());
-    tracing::info!("boot done in {:?}; berthd starting", t0.elapsed());
+    tracing::info!(
+        uptime = uptime(),
+        "boot done in {:?}; berthd starting",
+        t0.elapsed()
+    );
 
     let stop_watching = tokio_util::sync::CancellationToken::new();
     let ops = Arc::new(ops::VmOps {
@@ -200,6 +205,15 @@ async fn boot(runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
         stop_watching,
     );
     serve_vsock(agent).await
+}
+
+/// Seconds since the kernel started, for boot timings in the console log
+/// (the wall clock jumps when it is set from the host).
+fn uptime() -> String {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(|u| format!("{u}s")))
+        .unwrap_or_default()
 }
 
 /// /dev entries devtmpfs does not make.
