@@ -515,3 +515,32 @@ async fn a_new_connection_replaces_the_old_one() {
     let r = bounded("the old stream's end", old.read_to_end(&mut buf)).await;
     assert!(r.is_err() || buf.is_empty(), "{r:?} {buf:?}");
 }
+
+#[tokio::test]
+async fn udp_stream_carries_framed_datagrams() {
+    let server = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = server.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        loop {
+            let (n, from) = server.recv_from(&mut buf).await.unwrap();
+            let answer = buf[..n].to_ascii_uppercase();
+            server.send_to(&answer, from).await.unwrap();
+        }
+    });
+    let agent = AgentProc::start().await;
+    let client = agent.connect().await;
+    let (reply, stream) = client
+        .open(&format!(r#"{{"open":"udp","port":{port}}}"#))
+        .await;
+    assert_eq!(reply, Reply::ok());
+    let mut stream = stream.compat();
+    for msg in [&b"dns query"[..], b"", b"second"] {
+        vmlink::write_datagram(&mut stream, msg).await.unwrap();
+        let back = bounded("a datagram back", vmlink::read_datagram(&mut stream))
+            .await
+            .unwrap()
+            .expect("stream ended");
+        assert_eq!(back, msg.to_ascii_uppercase());
+    }
+}
