@@ -102,3 +102,7 @@ def test_tray_follows_the_engine_and_drives_it(desktop_app, make_berthd):
         tray.click("Stop")  # a native berthd: SIGTERM through its pidfile
         tray.wait_status("Engine: Stopped")
         assert d.proc.wait(30) == 0
+
+        assert driver.app_pids(), "the app is not running before Quit"
+        tray.click("Quit")
+        driver.wait_app_gone()

@@ -146,6 +146,19 @@ class TauriDriver:
         _wait(answers, self.proc, timeout, "tauri-driver", self.log_text)
         return self
 
+    def app_pids(self) -> list[int]:
+        """The app's processes of this run (they carry its private HOME)."""
+        app = str(app_binary())
+        return [pid for pid in _processes_with_env(f"HOME={self.tmp}/home")
+                if _exe(pid) == app]
+
+    def wait_app_gone(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while pids := self.app_pids():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the app (pids {pids}) still runs {timeout}s after Quit")
+            time.sleep(0.1)
+
     def log_text(self) -> str:
         try:
             return self.log.read_text(errors="replace")[-6000:]
@@ -166,6 +179,13 @@ class TauriDriver:
             except ProcessLookupError:
                 pass
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
 
 
 def _processes_with_env(entry: str) -> list[int]:
