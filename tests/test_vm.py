@@ -5,6 +5,7 @@ reached on the host's 127.0.0.1, a bind mount of a shared host folder, and a res
 the pulled image. One VM for the module: boots are slow under emulation (two in all)."""
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -93,6 +94,23 @@ def test_a_bind_mount_of_a_shared_host_folder_reads_and_writes(vm):
                     "cat /src/in.txt && echo from the container > /src/out.txt").stdout
     assert out == "from the host\n"
     assert (data / "out.txt").read_text() == "from the container\n"
+
+
+def test_a_changed_daemon_json_reaches_the_running_guest(vm):
+    # The desktop app edits ~/.berth/daemon.json: the supervisor sends it in, berthd reloads.
+    path = vm.home / "daemon.json"
+    config = json.loads(path.read_text())
+    config["labels"] = ["berth-test=reloaded"]
+    path.write_text(json.dumps(config))
+    deadline = time.monotonic() + 60
+    labels = ""
+    while time.monotonic() < deadline:
+        labels = vm.docker("info", "--format", "{{json .Labels}}").stdout
+        if "berth-test=reloaded" in labels:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail(f"labels after the change: {labels}\n{vm.host_log()[-2000:]}")
 
 
 def test_stop_then_start_keeps_the_pulled_image(vm):

@@ -3,6 +3,7 @@
 //! Docker socket and the published ports, and on SIGTERM (`berth stop`) shuts the guest down
 //! cleanly before it exits.
 
+mod daemon_json;
 mod link;
 pub mod pidfile;
 
@@ -33,6 +34,11 @@ pub async fn run(home: Home, settings: Settings) -> anyhow::Result<()> {
     let agent_listener = forward::unix::bind(&home.agent_socket(), 0o600)?;
     let _cleanup = RemoveOnDrop(vec![socket_path.clone(), home.agent_socket()]);
 
+    // What QEMU hands the guest at boot: later changes are sent over the control stream.
+    let booted_daemon_json = spec
+        .daemon_json
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok());
     let mut backend = vm::backend(&spec)?;
     tracing::info!("booting the guest with {}", backend.describe());
     backend.start(&spec).context("cannot start the VM")?;
@@ -49,6 +55,11 @@ pub async fn run(home: Home, settings: Settings) -> anyhow::Result<()> {
         home.vm_dir().join("ready"),
     ));
 
+    let follow = tokio::spawn(daemon_json::follow(
+        home.daemon_json(),
+        booted_daemon_json,
+        control_rx.clone(),
+    ));
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -91,6 +102,7 @@ pub async fn run(home: Home, settings: Settings) -> anyhow::Result<()> {
         }
     }
     link.abort();
+    follow.abort();
     docker.abort();
     agent.abort();
     backend.kill();
