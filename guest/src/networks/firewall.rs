@@ -16,21 +16,33 @@ use crate::os::firewall::{self, Bridge, Firewall, Iptables};
 #[derive(Clone, Default)]
 pub struct NetFirewall {
     fw: Option<Arc<dyn Firewall>>,
+    /// daemon.json `ip-forward`: turn on the machine's IPv4 forwarding.
+    ip_forward: bool,
 }
 
 impl NetFirewall {
-    /// No rules at all (`"iptables": false`, and unit tests).
+    /// Touches nothing of the machine: no rules, no forwarding (unit tests).
     pub fn disabled() -> NetFirewall {
-        NetFirewall { fw: None }
+        NetFirewall::default()
     }
 
     /// Rules through `fw` (the real iptables, or a recorder in tests).
     pub fn with(fw: Arc<dyn Firewall>) -> NetFirewall {
-        NetFirewall { fw: Some(fw) }
+        NetFirewall {
+            fw: Some(fw),
+            ip_forward: false,
+        }
     }
 
-    /// The machine's iptables when daemon.json's `iptables` asks for it.
+    /// The machine's iptables when daemon.json's `iptables` asks for it,
+    /// and its forwarding when `ip-forward` does.
     pub fn from_config(cfg: &DaemonConfig) -> NetFirewall {
+        let mut me = NetFirewall::with_iptables(cfg);
+        me.ip_forward = cfg.ip_forward;
+        me
+    }
+
+    fn with_iptables(cfg: &DaemonConfig) -> NetFirewall {
         if !cfg.iptables {
             return NetFirewall::disabled();
         }
@@ -57,7 +69,7 @@ impl NetFirewall {
     /// match the store. Published ports come back as their containers are
     /// restored.
     pub fn start(&self, cfg: &DaemonConfig, networks: &[Network]) {
-        if cfg.ip_forward {
+        if self.ip_forward {
             match firewall::enable_ip_forward() {
                 // dockerd's rule: a host that did not route before must not
                 // start routing for anyone but the containers.
@@ -273,11 +285,9 @@ mod tests {
     #[test]
     fn start_replaces_leftovers_and_ports_go_with_their_holder() {
         let rec = Arc::new(Recorder::new());
+        // `with` never touches this machine's forwarding setting.
         let fw = NetFirewall::with(rec.clone());
-        let cfg = DaemonConfig {
-            ip_forward: false, // leave this machine's sysctl alone
-            ..Default::default()
-        };
+        let cfg = DaemonConfig::default();
         let n = network("app", false, &[]);
         fw.start(&cfg, std::slice::from_ref(&n));
         let first = rec.dump("nat");
