@@ -41,7 +41,7 @@ AFTER = "desktop-after"  # started while the window is open
 
 @pytest.fixture
 def containers(berthd):
-    berthd.docker("run", "-d", "--name", BEFORE, "busybox", "sleep", "600")
+    berthd.docker("run", "-d", "--name", BEFORE, "busybox", "sh", "-c", "echo desktop-log-1; exec sleep 600")
     try:
         yield
     finally:
@@ -69,13 +69,18 @@ def test_app_lists_running_containers(app_session, berthd):
     assert "busybox" in app_session.text(row)
     # The page runs inside Tauri (the IPC transport), not a browser tab.
     assert app_session.execute("return typeof window.__TAURI_INTERNALS__ === 'object'")
+    # A log is a stream: opened by the page, forwarded as stream-<id> events.
+    row = _row(app_session, BEFORE, "running")
+    app_session.click(app_session.find_in(row, '[data-testid="container-logs"]'))
+    app_session.wait_for('[data-testid="logs-output"]', text="desktop-log-1")
     SHOTS.mkdir(parents=True, exist_ok=True)
     png = app_session.screenshot_png()
     assert png.startswith(b"\x89PNG"), png[:16]
     (SHOTS / "desktop-containers.png").write_bytes(png)
-    # ...and one stopped with the CLI shows as stopped.
+    # ...and one stopped with the CLI shows as stopped, its log stream ended.
     berthd.docker("stop", "-t", "1", BEFORE)
     _row(app_session, BEFORE, "exited")
+    app_session.wait_for('[data-testid="logs-state"][data-state="ended"]')
 
 
 def test_tray_follows_the_engine_and_drives_it(desktop_app, make_berthd):

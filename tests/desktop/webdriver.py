@@ -57,6 +57,10 @@ class Session:
         found = self._call("POST", "/elements", {"using": "css selector", "value": css})
         return [e[ELEMENT] for e in found]
 
+    def find_in(self, element: str, css: str) -> str:
+        found = self._call("POST", f"/element/{element}/element", {"using": "css selector", "value": css})
+        return found[ELEMENT]
+
     def text(self, element: str) -> str:
         return self._call("GET", f"/element/{element}/text")
 
@@ -67,6 +71,9 @@ class Session:
         self._call("POST", f"/element/{element}/click", {})
 
     def screenshot_png(self) -> bytes:
+        """The page as shown, after the next two frames (so the last DOM change is painted)."""
+        self.execute_async("const done = arguments[arguments.length - 1];"
+                           "requestAnimationFrame(() => requestAnimationFrame(() => done(true)));")
         return base64.b64decode(self._call("GET", "/screenshot"))
 
     def wait_for(self, css: str, timeout: float = 30, text: str | None = None) -> str:
