@@ -72,3 +72,26 @@ def test_filters_select_events(make_berthd):
     vol = d.docker("events", "--since", since, "--until", until, "--filter", "volume=f1",
                    "--format", "{{.Action}}").stdout.split()
     assert vol == ["create"]
+
+
+def test_daemon_stop_ends_live_event_streams_cleanly(make_berthd):
+    """dockerd ends `GET /events` at shutdown; a stream left open must not hold the daemon
+    until its grace period and then be cut mid-response."""
+    d = make_berthd(config={"shutdown-timeout": 60})
+    s = d.raw_socket(timeout=50)
+    try:
+        s.sendall(b"GET /events HTTP/1.1\r\nHost: berth\r\n\r\n")
+        wait_listeners(d, 1)
+        d.docker("volume", "create", "last-event")
+        d.proc.send_signal(15)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+        assert d.proc.wait(timeout=50) == 0
+    finally:
+        s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"200 OK" in head and b"chunked" in head.lower()
+    assert b'"last-event"' in body
+    # The last chunk of a response that was ended, not cut.
+    assert body.endswith(b"0\r\n\r\n"), body[-40:]

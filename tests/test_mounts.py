@@ -113,3 +113,17 @@ def test_local_volume_binding_a_host_directory(d, tmp_path):
     finally:
         d.docker("volume", "rm", "bindvol")
     assert (host / "out").exists(), "removing the volume keeps the host's files"
+
+
+def test_ps_rows_list_the_mounts(d, tmp_path):
+    d.docker("run", "-d", "--name", "psmounts", "-v", "psvol:/data", "-v", f"{tmp_path}:/h", "busybox",
+             "sleep", "300")
+    try:
+        rows = d.client().api.containers(filters={"name": "psmounts"})
+        mounts = {(m["Type"], m.get("Name", ""), m["Destination"]) for m in rows[0]["Mounts"]}
+        assert mounts == {("volume", "psvol", "/data"), ("bind", "", "/h")}, rows[0]["Mounts"]
+        shown = d.docker("ps", "--filter", "name=psmounts", "--format", "{{.Mounts}}").stdout
+        assert "psvol" in shown
+    finally:
+        d.docker("rm", "-f", "psmounts")
+        d.docker("volume", "rm", "psvol")

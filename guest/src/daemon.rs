@@ -153,6 +153,7 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
         }
     }
     containers.shutdown(shutdown_grace).await;
+    events.close();
     if !daemon.config.get().live_restore {
         // Nothing runs any more: no rule of ours should outlive us.
         let nets = networks.clone();

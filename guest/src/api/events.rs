@@ -55,6 +55,7 @@ async fn events(
         .map(|v| nanos(v))
         .transpose()?;
     let (past, rx) = s.events.subscribe(since);
+    let closing = s.events.closing();
     let past: VecDeque<Event> = past
         .into_iter()
         .filter(|e| until.is_none_or(|u| e.time_nano <= u))
@@ -63,19 +64,25 @@ async fn events(
         let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
         tokio::time::Instant::now() + Duration::from_nanos(u.saturating_sub(now).max(0) as u64)
     });
-    let body = stream::unfold(
-        (past, rx, filters),
-        move |(mut past, mut rx, filters)| async move {
+    let body = stream::unfold((past, rx, filters), move |(mut past, mut rx, filters)| {
+        let closing = closing.clone();
+        async move {
             loop {
                 let e = match past.pop_front() {
                     Some(e) => e,
                     None => {
-                        let next = match deadline {
-                            Some(d) => match tokio::time::timeout_at(d, rx.recv()).await {
-                                Ok(r) => r,
-                                Err(_) => return None,
+                        let recv = async {
+                            match deadline {
+                                Some(d) => tokio::time::timeout_at(d, rx.recv()).await.ok(),
+                                None => Some(rx.recv().await),
+                            }
+                        };
+                        let next = tokio::select! {
+                            r = recv => match r {
+                                Some(r) => r,
+                                None => return None,
                             },
-                            None => rx.recv().await,
+                            _ = closing.cancelled() => return None,
                         };
                         match next {
                             Ok(e) => e,
@@ -94,8 +101,8 @@ async fn events(
                     return Some((Ok::<_, std::convert::Infallible>(line), (past, rx, filters)));
                 }
             }
-        },
-    );
+        }
+    });
     let mut r = Response::new(Body::from_stream(body));
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -107,7 +107,7 @@ impl Containers {
         Ok(shown
             .take(limit.unwrap_or(usize::MAX))
             .map(|c| {
-                let mut row = summary(&c);
+                let mut row = summary(&c, self.mounts_json(&c));
                 if size {
                     let (rw, root) = self.sizes(&c);
                     row["SizeRw"] = json!(rw);
@@ -164,16 +164,7 @@ impl Containers {
                 "WorkDir": dir.join("work"),
                 "MergedDir": dir.join("merged"),
             }},
-            "Mounts": c.volumes.iter().map(|v| json!({
-                "Type": "volume",
-                "Name": v.name,
-                "Source": self.volumes.store.mountpoint(&v.name),
-                "Destination": v.destination,
-                "Driver": "local",
-                "Mode": "",
-                "RW": !v.read_only,
-                "Propagation": "",
-            })).chain(bind_mounts(&c)).collect::<Vec<_>>(),
+            "Mounts": self.mounts_json(&c),
             "Config": c.config,
             "NetworkSettings": network_settings(&c, true),
         }))
@@ -181,6 +172,26 @@ impl Containers {
 }
 
 impl Containers {
+    /// `Mounts` of inspect and of `docker ps` rows: volumes, then binds.
+    fn mounts_json(&self, c: &Container) -> Vec<Value> {
+        c.volumes
+            .iter()
+            .map(|v| {
+                json!({
+                    "Type": "volume",
+                    "Name": v.name,
+                    "Source": self.volumes.store.mountpoint(&v.name),
+                    "Destination": v.destination,
+                    "Driver": "local",
+                    "Mode": "",
+                    "RW": !v.read_only,
+                    "Propagation": "",
+                })
+            })
+            .chain(bind_mounts(c))
+            .collect()
+    }
+
     /// Every container with the sizes `docker system df` shows, and how many
     /// containers use each image and each volume.
     pub fn disk_usage(
@@ -199,7 +210,7 @@ impl Containers {
                 *by_volume.entry(v.name.clone()).or_insert(0) += 1;
             }
             let (rw, root) = self.sizes(&c);
-            let mut row = summary(&c);
+            let mut row = summary(&c, self.mounts_json(&c));
             row["SizeRw"] = json!(rw);
             row["SizeRootFs"] = json!(root);
             rows.push(row);
@@ -226,7 +237,7 @@ impl Containers {
 }
 
 /// One row of `GET /containers/json`.
-fn summary(c: &Container) -> Value {
+fn summary(c: &Container, mounts: Vec<Value>) -> Value {
     let command = std::iter::once(c.path.as_str())
         .chain(c.args.iter().map(String::as_str))
         .collect::<Vec<_>>()
@@ -249,7 +260,7 @@ fn summary(c: &Container) -> Value {
         "Status": c.state.human(),
         "HostConfig": {"NetworkMode": c.host_config["NetworkMode"]},
         "NetworkSettings": network_settings(c, false),
-        "Mounts": [],
+        "Mounts": mounts,
     })
 }
 

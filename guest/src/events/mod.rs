@@ -43,6 +43,9 @@ pub struct Event {
 pub struct Events {
     tx: broadcast::Sender<Event>,
     recent: Mutex<VecDeque<Event>>,
+    /// Cancelled when the daemon stops: live feeds end, as dockerd's do,
+    /// instead of holding the shutdown until its grace period runs out.
+    closing: tokio_util::sync::CancellationToken,
 }
 
 impl Default for Events {
@@ -50,6 +53,7 @@ impl Default for Events {
         Events {
             tx: broadcast::channel(KEPT).0,
             recent: Mutex::new(VecDeque::with_capacity(KEPT)),
+            closing: Default::default(),
         }
     }
 }
@@ -111,6 +115,16 @@ impl Events {
 
     pub fn listeners(&self) -> usize {
         self.tx.receiver_count()
+    }
+
+    /// Ends every live feed (daemon shutdown).
+    pub fn close(&self) {
+        self.closing.cancel();
+    }
+
+    /// Done when the feeds must end.
+    pub fn closing(&self) -> tokio_util::sync::CancellationToken {
+        self.closing.clone()
     }
 }
 
