@@ -108,3 +108,18 @@ def test_nothing_leaks_after_many_connect_and_run_cycles(make_berthd):
     assert list((d.exec_root / "netns").iterdir()) == []
     # hub's veth and the cyc bridge are gone; nothing of this daemon is mounted.
     assert _net_counts(d) == (before[0] - 2, 0)
+
+
+def test_a_bip_overlapping_a_user_network_stops_the_daemon_with_both_named(make_berthd):
+    from lib.berthd import BerthdError
+    d = make_berthd(mirror=False)
+    d.docker("network", "create", "--subnet", "10.97.0.0/16", "taken")
+    d.stop()
+    d.config["bip"] = "10.97.5.1/24"
+    with pytest.raises(BerthdError) as err:
+        d.start()
+    msg = str(err.value)
+    assert 'Error creating default "bridge" network' in msg and "taken" in msg and "10.97.0.0/16" in msg, msg
+    d.config["bip"] = "10.98.5.1/24"
+    d.start()
+    assert "taken" in d.docker("network", "ls", "--format", "{{.Name}}").stdout

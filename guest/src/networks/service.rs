@@ -106,6 +106,25 @@ impl Networks {
             .clone()
             .filter(|b| !b.is_empty())
             .unwrap_or_else(|| DEFAULT_BRIDGE.into());
+        // dockerd refuses to start rather than give two networks one subnet.
+        if let Some(other) = self.store.all().into_iter().find(|n| {
+            !n.builtin
+                && n.subnet
+                    .as_deref()
+                    .and_then(|x| Subnet::parse(x).ok())
+                    .is_some_and(|x| x.overlaps(&subnet))
+        }) {
+            return Err(Error::invalid(format!(
+                "Error creating default \"bridge\" network: cannot create network ({device}): \
+                 conflicts with network {} ({}): networks have overlapping IPv4 \
+                 ({subnet} and {} of network {}); choose another bip in daemon.json or remove network {}",
+                other.id,
+                other.bridge,
+                other.subnet.clone().unwrap_or_default(),
+                other.name,
+                other.name
+            )));
+        }
         for (name, driver) in [("bridge", "bridge"), ("host", "host"), ("none", "null")] {
             let existing = self
                 .store
