@@ -69,6 +69,11 @@ pub enum Plan {
     /// The disk grew since the filesystem was made: grow it (online, after mounting).
     Grow,
     Mount,
+    /// The disk file is smaller than its filesystem (someone truncated it):
+    /// mounting would fail or lose data.
+    Shrunk {
+        fs_bytes: u64,
+    },
 }
 
 /// Growing is worth it only past a margin: ext4 rounds its size down to a
@@ -79,6 +84,9 @@ pub fn plan(fs: Option<Ext4>, device_bytes: u64) -> Plan {
     match fs {
         None => Plan::Format,
         Some(fs) if device_bytes > fs.size_bytes + GROW_MARGIN => Plan::Grow,
+        Some(fs) if device_bytes < fs.size_bytes => Plan::Shrunk {
+            fs_bytes: fs.size_bytes,
+        },
         Some(_) => Plan::Mount,
     }
 }
@@ -135,6 +143,7 @@ mod tests {
         assert_eq!(plan(fs, gib), Plan::Mount);
         assert_eq!(plan(fs, gib + (1 << 20)), Plan::Mount);
         assert_eq!(plan(fs, 2 * gib), Plan::Grow);
+        assert_eq!(plan(fs, gib / 2), Plan::Shrunk { fs_bytes: gib });
     }
 
     #[test]

@@ -267,6 +267,13 @@ async fn prepare_disk(sys: &dyn Sys, dev: &Path, target: &str) -> anyhow::Result
     let fs = disk::read_superblock(dev).with_context(|| format!("reading {}", dev.display()))?;
     let size = disk::device_size(dev).unwrap_or(0);
     let plan = disk::plan(fs, size);
+    if let disk::Plan::Shrunk { fs_bytes } = plan {
+        anyhow::bail!(
+            "{} ({size} bytes) is smaller than its filesystem ({fs_bytes} bytes): the disk file \
+             was shrunk; give it back its size (truncate -s {fs_bytes} data.img) to keep its data",
+            dev.display()
+        );
+    }
     if plan == disk::Plan::Format {
         tracing::info!(
             "data disk {} is blank: making an ext4 filesystem",
