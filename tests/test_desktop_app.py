@@ -5,6 +5,7 @@ opened and one started while it is open (the list follows engine events)."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,24 @@ def test_tray_follows_the_engine_and_drives_it(desktop_app, make_berthd):
         assert driver.app_pids(), "the app is not running before Quit"
         tray.click("Quit")
         driver.wait_app_gone()
+
+
+def test_tray_reports_a_failed_action(desktop_app, berthd):
+    """Stop with a pidfile that names no process: the status line says Error and why, and the
+    engine keeps running."""
+    # Short: the menu shows the first 80 characters of a message.
+    missing = Path(f"/tmp/nobd-{os.getpid()}.pid")
+    assert not missing.exists()
+    with running_app(desktop_app, berthd, pidfile=missing) as (_session, driver):
+        tray = Tray(driver.bus_address)
+        tray.wait_status("Engine: Running")
+        tray.click("Stop")
+        deadline = time.monotonic() + 30
+        while not (status := tray.status()).startswith("Engine: Error"):
+            assert time.monotonic() < deadline, f"tray status stays {status!r}"
+            time.sleep(0.1)
+        assert "berthd is not running" in status and str(missing) in status, status
+        assert berthd.running()
+        # After an error every action may be retried.
+        enabled = {label: on for _, label, on in tray.items()}
+        assert enabled["Start"] and enabled["Stop"] and enabled["Restart"], enabled

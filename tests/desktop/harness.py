@@ -35,9 +35,9 @@ def missing_tools() -> list[str]:
 
 
 @contextlib.contextmanager
-def running_app(binary: Path, berthd):
-    """The app against this berthd (DOCKER_HOST, its daemon.json and pidfile), under a fresh
-    Xvfb and D-Bus session: yields (WebDriver session, TauriDriver)."""
+def running_app(binary: Path, berthd, pidfile: Path | None = None):
+    """The app against this berthd (DOCKER_HOST, its daemon.json and pidfile, or the pidfile
+    given), under a fresh Xvfb and D-Bus session: yields (WebDriver session, TauriDriver)."""
     xvfb = Xvfb().start()
     driver = TauriDriver(xvfb.display, {"DOCKER_HOST": berthd.url})
     session = None
@@ -48,7 +48,7 @@ def running_app(binary: Path, berthd):
             "tauri:options": {
                 "application": str(binary),
                 "args": ["--daemon-config", str(berthd.config_file),
-                         "--daemon-pidfile", str(berthd.pidfile)],
+                         "--daemon-pidfile", str(pidfile or berthd.pidfile)],
             },
         })
         yield session, driver

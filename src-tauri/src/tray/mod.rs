@@ -11,7 +11,7 @@ use berth_host::dashboard::{Context, SettingsMode};
 use serde_json::Value;
 use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Emitter, Manager, Wry};
+use tauri::{AppHandle, Manager, Wry};
 
 use control::{Action, Step};
 pub use status::EngineState;
@@ -158,7 +158,7 @@ fn update(app: &AppHandle, next: impl FnOnce(&EngineState) -> EngineState) {
     show(app, &new);
 }
 
-/// Puts the state on the menu (and tells the window, which shows the same line).
+/// Puts the state on the menu and the icon's tooltip.
 fn show(app: &AppHandle, state: &EngineState) {
     let Some(tray) = app.try_state::<Tray>() else {
         return;
@@ -176,7 +176,11 @@ fn show(app: &AppHandle, state: &EngineState) {
         }
     }
     if let Some(icon) = app.tray_by_id(TRAY_ID) {
-        let _ = icon.set_tooltip(Some(format!("Berth — {}", state.label())));
+        // The tooltip has room for a whole error message; the menu shows its start.
+        let text = match state {
+            EngineState::Error(message) => format!("Berth — Error: {message}"),
+            other => format!("Berth — {}", other.label()),
+        };
+        let _ = icon.set_tooltip(Some(text));
     }
-    let _ = app.emit("tray-status", state.label());
 }

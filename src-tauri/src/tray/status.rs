@@ -34,10 +34,16 @@ impl EngineState {
                 stop: true,
                 restart: true,
             },
-            EngineState::Stopped | EngineState::Error(_) | EngineState::Checking => Actions {
+            EngineState::Stopped | EngineState::Checking => Actions {
                 start: true,
                 stop: false,
                 restart: false,
+            },
+            // After a failure the engine may be up, down or half-way: let the user retry anything.
+            EngineState::Error(_) => Actions {
+                start: true,
+                stop: true,
+                restart: true,
             },
             // One action at a time: a second click would race the first.
             EngineState::Starting | EngineState::Stopping => Actions {
@@ -114,6 +120,8 @@ mod tests {
         assert!(!a.start && a.stop && a.restart);
         let a = EngineState::Stopped.actions();
         assert!(a.start && !a.stop && !a.restart);
+        let a = EngineState::Error("x".into()).actions();
+        assert!(a.start && a.stop && a.restart);
         let a = EngineState::Starting.actions();
         assert!(!a.start && !a.stop && !a.restart);
         let long = EngineState::Error(format!("\n{}\nsecond", "x".repeat(200))).label();
