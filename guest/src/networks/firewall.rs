@@ -130,7 +130,7 @@ impl NetFirewall {
         bridge: &str,
     ) -> std::io::Result<Option<PortRule>> {
         let Some(fw) = &self.fw else { return Ok(None) };
-        let rule = PortRule {
+        let rules = PortRules {
             fw: fw.clone(),
             proto: binding.proto.as_str(),
             host_ip: binding.host_ip,
@@ -139,15 +139,8 @@ impl NetFirewall {
             container_port: binding.container_port,
             bridge: bridge.to_string(),
         };
-        fw.add_port(
-            rule.proto,
-            rule.host_ip,
-            rule.host_port,
-            rule.container_ip,
-            rule.container_port,
-            &rule.bridge,
-        )?;
-        Ok(Some(rule))
+        rules.add()?;
+        Ok(Some(PortRule(Some(rules))))
     }
 
     /// Daemon stop with no container left running: every Berth rule goes.
@@ -191,7 +184,11 @@ pub fn bridge_of(cfg: &DaemonConfig, n: &Network) -> Option<Bridge> {
 }
 
 /// One published port's rules, held as long as the port is published.
-pub struct PortRule {
+#[derive(Debug)]
+pub struct PortRule(Option<PortRules>);
+
+/// What `add_port` was given, to take the same rules out again.
+struct PortRules {
     fw: Arc<dyn Firewall>,
     proto: &'static str,
     host_ip: IpAddr,
@@ -201,28 +198,51 @@ pub struct PortRule {
     bridge: String,
 }
 
-impl std::fmt::Debug for PortRule {
+impl std::fmt::Debug for PortRules {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "PortRule({}:{}/{} -> {}:{})",
+            "{}:{}/{} -> {}:{}",
             self.host_ip, self.host_port, self.proto, self.container_ip, self.container_port
         )
     }
 }
 
-impl Drop for PortRule {
-    fn drop(&mut self) {
-        let r = self;
-        if let Err(e) = r.fw.remove_port(
-            r.proto,
-            r.host_ip,
-            r.host_port,
-            r.container_ip,
-            r.container_port,
-            &r.bridge,
+impl PortRules {
+    fn add(&self) -> std::io::Result<()> {
+        self.fw.add_port(
+            self.proto,
+            self.host_ip,
+            self.host_port,
+            self.container_ip,
+            self.container_port,
+            &self.bridge,
+        )
+    }
+
+    fn remove(&self) {
+        if let Err(e) = self.fw.remove_port(
+            self.proto,
+            self.host_ip,
+            self.host_port,
+            self.container_ip,
+            self.container_port,
+            &self.bridge,
         ) {
-            tracing::warn!(rule = ?r, "firewall: removing a published port's rules: {e}");
+            tracing::warn!(rule = ?self, "firewall: removing a published port's rules: {e}");
+        }
+    }
+}
+
+impl Drop for PortRule {
+    /// On a blocking thread when there is a runtime: a container's exit is
+    /// reported without waiting for iptables. Order does not matter: each
+    /// copy of a port's rules is removed once, whenever.
+    fn drop(&mut self) {
+        let Some(rules) = self.0.take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(move || rules.remove())),
+            Err(_) => rules.remove(),
         }
     }
 }
