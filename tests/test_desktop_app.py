@@ -1,7 +1,9 @@
 """The desktop app (src-tauri/) itself: built by the Tauri CLI, started under Xvfb against a
-real berthd (DOCKER_HOST), driven over WebDriver (tauri-driver + Debian's WebKitWebDriver).
-It must list a container started with the docker CLI, both one running before the window
-opened and one started while it is open (the list follows engine events)."""
+real berthd (DOCKER_HOST), its webview driven over WebDriver (tauri-driver + Debian's
+WebKitWebDriver) and its tray menu read and clicked over D-Bus, as a desktop's tray does.
+The window lists containers started with the docker CLI (before it opened and while it is
+open: the list follows engine events) and streams a log; the tray follows the engine and
+drives it."""
 from __future__ import annotations
 
 import os
@@ -85,12 +87,17 @@ def test_app_lists_running_containers(app_session, berthd):
 
 
 def test_tray_follows_the_engine_and_drives_it(desktop_app, make_berthd):
-    """The tray's menu as a desktop shows it (dbusmenu over D-Bus): its status line follows the
-    engine going away and coming back, Settings opens the settings view, Stop stops berthd."""
+    """The tray's menu as a desktop shows it (dbusmenu over D-Bus): Open Dashboard shows the
+    window, the status line follows the engine going away and coming back, Settings opens the
+    settings view, Stop stops berthd, Quit ends the app."""
     d = make_berthd()
-    with running_app(desktop_app, d) as (session, driver):
+    with running_app(desktop_app, d, args=["--hidden"]) as (session, driver):
         tray = Tray(driver.bus_address)
         tray.wait_status("Engine: Running")
+        # Started in the tray only; Open Dashboard shows the window.
+        assert session.execute("return document.visibilityState") == "hidden"
+        tray.click("Open Dashboard")
+        _wait_visible(session)
         labels = [label for _, label, _ in tray.items()]
         for want in ("Start", "Stop", "Restart", "Open Dashboard", "Settings", "Quit"):
             assert any(label.startswith(want) for label in labels), labels
@@ -112,6 +119,13 @@ def test_tray_follows_the_engine_and_drives_it(desktop_app, make_berthd):
         assert driver.app_pids(), "the app is not running before Quit"
         tray.click("Quit")
         driver.wait_app_gone()
+
+
+def _wait_visible(session: Session, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while (state := session.execute("return document.visibilityState")) != "visible":
+        assert time.monotonic() < deadline, f"the window stays {state}"
+        time.sleep(0.1)
 
 
 def test_tray_reports_a_failed_action(desktop_app, berthd):

@@ -35,7 +35,7 @@ def missing_tools() -> list[str]:
 
 
 @contextlib.contextmanager
-def running_app(binary: Path, berthd, pidfile: Path | None = None):
+def running_app(binary: Path, berthd, pidfile: Path | None = None, args=()):
     """The app against this berthd (DOCKER_HOST, its daemon.json and pidfile, or the pidfile
     given), under a fresh Xvfb and D-Bus session: yields (WebDriver session, TauriDriver)."""
     xvfb = Xvfb().start()
@@ -48,7 +48,7 @@ def running_app(binary: Path, berthd, pidfile: Path | None = None):
             "tauri:options": {
                 "application": str(binary),
                 "args": ["--daemon-config", str(berthd.config_file),
-                         "--daemon-pidfile", str(pidfile or berthd.pidfile)],
+                         "--daemon-pidfile", str(pidfile or berthd.pidfile), *args],
             },
         })
         yield session, driver
