@@ -17,14 +17,16 @@ from lib import procs
 from lib.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-BUILD_CMD = "cd src-tauri && npx tauri build --debug --no-bundle"
+BUILD_CMD = "bash scripts/build-desktop.sh"
 
 
 def app_binary() -> Path:
-    """$BERTH_DESKTOP, else the Tauri build's output (src-tauri builds into target/desktop)."""
+    """$BERTH_DESKTOP, else the Tauri build's output (scripts/build-desktop.sh builds into
+    <cargo target dir>/desktop)."""
     if os.environ.get("BERTH_DESKTOP"):
         return Path(os.environ["BERTH_DESKTOP"]).resolve()
-    return REPO / "target" / "desktop" / "debug" / "berth-desktop"
+    target = Path(os.environ.get("CARGO_TARGET_DIR", "target"))
+    return (REPO / target / "desktop" / "debug" / "berth-desktop").resolve()
 
 
 def missing_tools() -> list[str]:
