@@ -27,13 +27,16 @@ else
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The Tauri CLI: npm's prebuilt binary, pinned by src-tauri/package-lock.json.
+# The Tauri CLI: npm's prebuilt binary, pinned by src-tauri/package-lock.json; installed again
+# only when that lock changed (its hash is kept in node_modules).
+lock_sha=$(sha256sum src-tauri/package-lock.json | cut -d' ' -f1)
 if [ -x src-tauri/node_modules/.bin/tauri ] &&
-   (cd src-tauri && npm ls --silent >/dev/null 2>&1); then
+   [ "$(cat src-tauri/node_modules/.berth-lock-sha256 2>/dev/null)" = "$lock_sha" ]; then
   say "npm: @tauri-apps/cli present"
 else
   say "npm ci (src-tauri: @tauri-apps/cli)"
   (cd src-tauri && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_sha" > src-tauri/node_modules/.berth-lock-sha256
 fi
 
 # tauri-driver bridges WebDriver clients to WebKitWebDriver; only cargo ships it.
@@ -42,5 +45,9 @@ if command -v tauri-driver >/dev/null && tauri-driver --help 2>&1 | grep -q -i w
 else
   say "cargo install tauri-driver $TAURI_DRIVER_VERSION"
   cargo install tauri-driver --version "$TAURI_DRIVER_VERSION" --locked --quiet
+  command -v tauri-driver >/dev/null || {
+    say "ERROR: tauri-driver was installed into ${CARGO_HOME:-$HOME/.cargo}/bin, which is not on PATH: add it"
+    exit 1
+  }
 fi
 say "done"
