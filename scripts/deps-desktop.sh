@@ -28,7 +28,10 @@ else
 fi
 
 # The Tauri CLI: npm's prebuilt binary, pinned by src-tauri/package-lock.json; installed again
-# only when that lock changed (its hash is kept in node_modules).
+# only when that lock changed (its hash is kept in node_modules). The lock lists every
+# platform's binary package (npm ci refuses a lock without them; each machine installs only
+# its own): the registry this was built with served only linux-x64/arm64-gnu, so the others'
+# entries carry their version and platform but no integrity hash.
 lock_sha=$(sha256sum src-tauri/package-lock.json | cut -d' ' -f1)
 if [ -x src-tauri/node_modules/.bin/tauri ] &&
    [ "$(cat src-tauri/node_modules/.berth-lock-sha256 2>/dev/null)" = "$lock_sha" ]; then
