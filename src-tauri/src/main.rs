@@ -9,6 +9,7 @@ mod bridge;
 mod tray;
 mod window;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use berth_host::dashboard::{Context, SettingsTarget};
@@ -42,6 +43,7 @@ fn main() {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let mut ctx = Context::discover();
@@ -59,6 +61,7 @@ fn main() {
     let result = tauri::Builder::default()
         .manage(bridge::Bridge::new(ctx.clone()))
         .invoke_handler(tauri::generate_handler![bridge::berth_cmd])
+        .on_page_load(bridge::on_page_load)
         .setup(move |app| {
             tray::install(app.handle(), ctx.clone())?;
             window::create(app.handle(), !hidden)?;

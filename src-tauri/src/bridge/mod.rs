@@ -36,6 +36,16 @@ impl Bridge {
     }
 }
 
+/// A page (re)load in the window ends the streams the previous page opened.
+pub fn on_page_load(webview: &tauri::Webview, payload: &tauri::webview::PageLoadPayload<'_>) {
+    use tauri::Manager;
+    if payload.event() == tauri::webview::PageLoadEvent::Started {
+        if let Some(bridge) = webview.try_state::<Bridge>() {
+            bridge.streams.close_all();
+        }
+    }
+}
+
 /// The one command the frontend calls. Errors reach the page as
 /// `{"message": "...", "field": "<daemon.json key>" | null}`, as over HTTP.
 #[tauri::command]

@@ -88,6 +88,18 @@ impl Streams {
     }
 }
 
+impl Streams {
+    /// Stops every open stream: the page that opened them is gone (reloaded or navigated),
+    /// and nobody would close them.
+    pub fn close_all(&self) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, task) in running.drain() {
+            task.abort();
+            tracing::debug!(id = %id, "stream closed with its page");
+        }
+    }
+}
+
 /// Emits every engine event (and engine up/down item) as `engine-event`, and lets the
 /// tray follow the engine's state from the same stream.
 pub fn forward_engine_events(app: AppHandle, ctx: Context) {
