@@ -87,21 +87,14 @@ impl NetFirewall {
             }
         }
         let Some(fw) = &self.fw else { return };
-        match fw.leftover_rules() {
-            Ok(left) if !left.is_empty() => tracing::info!(
-                rules = left.len(),
-                "firewall: removing the rules a previous run left"
+        let bridges: Vec<Bridge> = networks.iter().filter_map(|n| bridge_of(cfg, n)).collect();
+        match fw.rebuild(&bridges) {
+            Ok(0) => {}
+            Ok(left) => tracing::info!(
+                rules = left,
+                "firewall: replaced the rules a previous run left"
             ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!("firewall: listing the rules: {e}"),
-        }
-        let done = fw.teardown().and_then(|()| fw.setup());
-        if let Err(e) = done {
-            tracing::error!("firewall: cannot set up Berth's chains: {e}");
-            return;
-        }
-        for n in networks {
-            self.network_added(cfg, n);
+            Err(e) => tracing::error!("firewall: cannot set up Berth's chains and rules: {e}"),
         }
     }
 

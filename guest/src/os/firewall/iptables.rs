@@ -33,11 +33,17 @@ impl Iptables {
     }
 
     fn command(&self, args: &[String]) -> Command {
+        self.command_of("iptables", args)
+    }
+
+    fn command_of(&self, program: &str, args: &[String]) -> Command {
         // berthd may run with a PATH lacking the sbin directories.
-        let bin = ["/usr/sbin/iptables", "/sbin/iptables"]
+        let bin = ["/usr/sbin", "/sbin"]
             .into_iter()
+            .map(|d| format!("{d}/{program}"))
             .find(|p| std::path::Path::new(p).exists())
-            .unwrap_or("iptables");
+            .unwrap_or_else(|| program.to_string());
+        let bin = bin.as_str();
         let mut cmd = match &self.netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
@@ -58,10 +64,29 @@ impl Runner for Iptables {
         let mut all = vec!["-w".to_string()];
         all.extend(args.iter().cloned());
         let out = self.command(&all).output()?;
-        Ok(Outcome {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        Ok(outcome(out))
+    }
+
+    fn restore(&self, script: &str) -> io::Result<Outcome> {
+        use std::io::Write;
+        let args = ["-w", "--noflush"].map(String::from);
+        let mut child = self
+            .command_of("iptables-restore", &args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(script.as_bytes())?;
+        }
+        Ok(outcome(child.wait_with_output()?))
+    }
+}
+
+fn outcome(out: std::process::Output) -> Outcome {
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }

@@ -40,10 +40,17 @@ pub struct Outcome {
 pub trait Runner: Send + Sync {
     /// `args` are what follows `iptables -w`.
     fn iptables(&self, args: &[String]) -> io::Result<Outcome>;
+    /// `iptables-restore -w --noflush` fed `script`: many changes in one
+    /// call (and one transaction), which matters where each exec is slow,
+    /// as in a VM under software emulation.
+    fn restore(&self, script: &str) -> io::Result<Outcome>;
 }
 
 pub trait Firewall: Send + Sync {
-    /// Creates Berth's chains and the jumps to them, once (idempotent).
+    /// Creates Berth's chains and the jumps to them, once (idempotent): the
+    /// step-by-step reference that [`Firewall::rebuild`]'s one-call script
+    /// is tested against.
+    #[cfg(test)]
     fn setup(&self) -> io::Result<()>;
     /// A bridge network's rules (idempotent).
     fn add_network(&self, bridge: &Bridge) -> io::Result<()>;
@@ -73,6 +80,10 @@ pub trait Firewall: Send + Sync {
     ) -> io::Result<()>;
     /// Removes every Berth jump and chain, whatever they hold.
     fn teardown(&self) -> io::Result<()>;
+    /// Daemon start: what an earlier run left is removed, then the chains,
+    /// jumps and `bridges`' rules are put in with one `iptables-restore`.
+    /// Returns how many leftover lines were found.
+    fn rebuild(&self, bridges: &[Bridge]) -> io::Result<usize>;
     /// `iptables -P FORWARD DROP`: see [`enable_ip_forward`].
     fn forward_policy_drop(&self) -> io::Result<()>;
     /// Berth's rules and chains still present, as `-t TABLE <iptables -S
@@ -176,6 +187,7 @@ fn is_berth_jump(words: &[String]) -> bool {
 }
 
 impl<R: Runner> Firewall for R {
+    #[cfg(test)]
     fn setup(&self) -> io::Result<()> {
         for (table, chain) in rules::CHAINS {
             // "Chain already exists" is success here.
@@ -276,6 +288,23 @@ impl<R: Runner> Firewall for R {
 
     fn forward_policy_drop(&self) -> io::Result<()> {
         forward_policy_drop(self)
+    }
+
+    fn rebuild(&self, bridges: &[Bridge]) -> io::Result<usize> {
+        let left = self.leftover_rules()?.len();
+        if left > 0 {
+            self.teardown()?;
+        }
+        let script = rules::restore_script(bridges);
+        let out = self.restore(&script)?;
+        if out.code != 0 {
+            return Err(io::Error::other(format!(
+                "iptables-restore: {} (exit status {})",
+                out.stderr.trim(),
+                out.code
+            )));
+        }
+        Ok(left)
     }
 
     fn leftover_rules(&self) -> io::Result<Vec<String>> {

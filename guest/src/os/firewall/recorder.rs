@@ -148,6 +148,32 @@ impl Sim {
 }
 
 impl Runner for Recorder {
+    /// Replays the script as the single commands it stands for, stopping at
+    /// the first failure like iptables-restore (which would apply nothing).
+    fn restore(&self, script: &str) -> io::Result<Outcome> {
+        let mut table = String::new();
+        for line in script.lines().map(str::trim) {
+            let argv: Vec<String> = if let Some(t) = line.strip_prefix('*') {
+                table = t.to_string();
+                continue;
+            } else if let Some(decl) = line.strip_prefix(':') {
+                let chain = decl.split_whitespace().next().unwrap_or_default();
+                ["-t", &table, "-N", chain].map(String::from).to_vec()
+            } else if line.starts_with('-') {
+                let mut v = vec!["-t".to_string(), table.clone()];
+                v.extend(line.split_whitespace().map(String::from));
+                v
+            } else {
+                continue; // COMMIT, comments, blank lines
+            };
+            let out = self.iptables(&argv)?;
+            if out.code != 0 {
+                return Ok(out);
+            }
+        }
+        Ok(Outcome::default())
+    }
+
     fn iptables(&self, args: &[String]) -> io::Result<Outcome> {
         let mut sim = self.lock();
         sim.calls.push(args.to_vec());

@@ -57,6 +57,7 @@ impl Rule {
     }
 
     /// `-t TABLE -I CHAIN 1 ARGS…`.
+    #[cfg(test)]
     pub fn insert_first(&self) -> Vec<String> {
         let mut v = self.argv("-I");
         v.insert(4, "1".into());
@@ -208,4 +209,32 @@ pub fn port(
             &format!("-d {cip} ! -i {b} -o {b} {m} --dport {container_port} -j ACCEPT"),
         ),
     ]
+}
+
+/// The `iptables-restore --noflush` input that creates Berth's chains, the
+/// jumps to them (FORWARD's at the top, isolation first) and every bridge's
+/// rules, on tables that hold none of them.
+pub fn restore_script(bridges: &[Bridge]) -> String {
+    let mut rules: Vec<Rule> = nat_jumps();
+    rules.extend(bridges.iter().flat_map(network));
+    let mut out = String::new();
+    for table in ["nat", "filter"] {
+        out.push_str(&format!("*{table}\n"));
+        for (t, chain) in CHAINS {
+            if *t == table {
+                out.push_str(&format!(":{chain} - [0:0]\n"));
+            }
+        }
+        if table == "filter" {
+            // Inserted at 1 in reverse: ISOLATION ends up first.
+            for j in forward_jumps().iter().rev() {
+                out.push_str(&format!("-I {} 1 {}\n", j.chain, j.args.join(" ")));
+            }
+        }
+        for r in rules.iter().filter(|r| r.table == table) {
+            out.push_str(&format!("-A {} {}\n", r.chain, r.args.join(" ")));
+        }
+        out.push_str("COMMIT\n");
+    }
+    out
 }

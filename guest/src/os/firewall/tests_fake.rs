@@ -232,6 +232,14 @@ impl Runner for Broken {
             stderr: "iptables: Resource temporarily unavailable.\n".into(),
         })
     }
+
+    fn restore(&self, _: &str) -> io::Result<Outcome> {
+        Ok(Outcome {
+            code: 2,
+            stdout: String::new(),
+            stderr: "iptables-restore: line 3 failed\n".into(),
+        })
+    }
 }
 
 #[test]
@@ -264,4 +272,30 @@ fn bridge(name: &str, subnet: &str, internal: bool, icc: bool) -> Bridge {
         icc,
         masquerade: true,
     }
+}
+
+#[test]
+fn rebuild_in_one_script_equals_the_step_by_step_setup() {
+    let nets = [
+        bridge("br-a", "172.18.0.0/16", false, true),
+        bridge("br-i", "10.9.0.0/24", true, false),
+    ];
+    let steps = Recorder::new();
+    steps.setup().unwrap();
+    for n in &nets {
+        steps.add_network(n).unwrap();
+    }
+    let batch = Recorder::new();
+    assert_eq!(
+        batch.rebuild(&nets).unwrap(),
+        0,
+        "nothing left on fresh tables"
+    );
+    for table in ["nat", "filter"] {
+        assert_eq!(batch.dump(table), steps.dump(table), "{table}");
+    }
+    // A second start finds the first one's rules, replaces them, ends the same.
+    let before = (batch.dump("nat"), batch.dump("filter"));
+    assert!(batch.rebuild(&nets).unwrap() > 0);
+    assert_eq!((batch.dump("nat"), batch.dump("filter")), before);
 }

@@ -306,3 +306,27 @@ fn bridge(name: &str, subnet: &str, internal: bool, icc: bool) -> Bridge {
         masquerade: true,
     }
 }
+
+#[test]
+fn real_iptables_restore_builds_what_the_single_commands_build() {
+    if let Some(why) = unsupported() {
+        return eprintln!("skipped: {why}");
+    }
+    let nets = [
+        bridge("berth-t0", "10.213.0.0/24", false, true),
+        bridge("berth-t1", "10.213.1.0/24", true, false),
+    ];
+    let (a, b) = (Netns::new("steps"), Netns::new("batch"));
+    let steps = Iptables::in_netns(&a.name);
+    steps.setup().unwrap();
+    for n in &nets {
+        steps.add_network(n).unwrap();
+    }
+    let batch = Iptables::in_netns(&b.name);
+    assert_eq!(batch.rebuild(&nets).unwrap(), 0);
+    for table in ["nat", "filter"] {
+        assert_eq!(berth_lines(&b, table), berth_lines(&a, table), "{table}");
+    }
+    assert!(batch.rebuild(&nets).unwrap() > 0);
+    assert_eq!(berth_lines(&b, "filter"), berth_lines(&a, "filter"));
+}
