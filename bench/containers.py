@@ -7,8 +7,9 @@
 
 Both daemons get busybox (tests/images/build.py) from a local docker-registry that is their
 docker.io mirror, so `docker run busybox` works offline, as users type it. dockerd runs with
-`--iptables=false --ip-forward=false --bridge none`; berthd has no networking yet, so dockerd is
-measured both with its default network mode and with `--network none`.
+`--iptables=false --ip-forward=false --bridge none`, berthd with `iptables`/`ip-forward` off too
+but its default bridge on (a network namespace and a veth per container: more work than dockerd's
+`--bridge none`); dockerd is measured both with its default network mode and with `--network none`.
 
 One daemon runs at a time (on 2 cores, one's background work would land in the other's numbers).
 1. `docker run --rm busybox true`, median of N (default 20) runs, default network mode and
@@ -58,7 +59,7 @@ from lib import procs  # noqa: E402
 from lib.berthd import _UnixConnection, _unmount_under  # noqa: E402
 from lib.registry import Registry  # noqa: E402
 from foundation import children, rss_kib, stop  # noqa: E402
-from image_pull import api_get_ms, docker, start_berthd, start_dockerd  # noqa: E402
+from image_pull import api_get_ms, docker, remove_bench_bridge, start_berthd, start_dockerd  # noqa: E402
 
 API = "/v1.41"  # dockerd 20.10's version; berthd serves it too
 MIB = 1024  # KiB per MiB
@@ -253,6 +254,8 @@ def dispose(eng: Engine) -> list[str]:
     except Exception as e:  # noqa: BLE001 - the clean-up below still runs
         problems.append(f"{eng.kind}: removing containers: {e}")
     stop(eng.proc)
+    if eng.kind == "berthd":
+        remove_bench_bridge()  # it outlives the daemon, as docker0 does dockerd
     left = [p for p in procs.processes_mentioning(str(eng.tmp)) if procs.pid_alive(p)]
     deadline = time.monotonic() + 5  # shims of just-removed containers may still be exiting
     while left and time.monotonic() < deadline:

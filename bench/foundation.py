@@ -84,7 +84,8 @@ def stop(proc: subprocess.Popen) -> None:
 def run_berthd(tmp: Path, n: int) -> dict:
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "berthd"], cwd=REPO, check=True)
     sock = tmp / "berthd.sock"
-    (tmp / "daemon.json").write_text("{}")
+    # The machine's firewall and forwarding are left alone, as with dockerd here.
+    (tmp / "daemon.json").write_text('{"iptables": false, "ip-forward": false}')
     proc = subprocess.Popen([str(REPO / "target/release/berthd"), "--data-root", str(tmp / "data"),
                              "--exec-root", str(tmp / "exec"), "--pidfile", str(tmp / "berthd.pid"),
                              "-H", f"unix://{sock}", "--config-file", str(tmp / "daemon.json")],

@@ -71,13 +71,23 @@ def build_big(out: Path) -> int:
     return total
 
 
+BENCH_BRIDGE = "berthbench0"
+
+
+def remove_bench_bridge() -> None:
+    subprocess.run(["ip", "link", "del", BENCH_BRIDGE], capture_output=True)
+
+
 def start_berthd(tmp: Path, mirror: str, config: dict | None = None, args=(), binary: Path | None = None,
                  stderr=subprocess.DEVNULL) -> tuple[subprocess.Popen, Path]:
     """berthd in tmp, trusting the insecure registry `mirror` (host:port). `config` adds
     daemon.json keys, `args` flags; bench/containers.py uses them for a docker.io mirror."""
     sock = tmp / "berthd.sock"
     cfg = tmp / "daemon.json"
-    cfg.write_text(json.dumps({"insecure-registries": [mirror], **(config or {})}))
+    # Like dockerd here (--iptables=false --ip-forward=false), the machine's firewall and
+    # forwarding are left alone; the bridge has a name of the bench's own (removed by dispose).
+    cfg.write_text(json.dumps({"insecure-registries": [mirror], "iptables": False, "ip-forward": False,
+                               "bridge": BENCH_BRIDGE, **(config or {})}))
     p = subprocess.Popen([str(binary or REPO / "target/release/berthd"), "--data-root", str(tmp / "bdata"),
                           "--exec-root", str(tmp / "bexec"), "--pidfile", str(tmp / "b.pid"),
                           "-H", f"unix://{sock}", "--config-file", str(cfg), *args],

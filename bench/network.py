@@ -72,8 +72,10 @@ MIB = 1 << 20
 MB = 1e6
 PUBLISH = "127.0.0.1::80"
 # Private to the bench's namespace; two daemons side by side must not share a subnet.
+# dockerd's defaults here (iptables and ip-forward on): the namespace is this bench's own.
 BERTH_NET = {"bridge": "bnbench0", "bip": "10.201.0.1/24",
-             "default-address-pools": [{"base": "10.202.0.0/16", "size": 24}]}
+             "default-address-pools": [{"base": "10.202.0.0/16", "size": 24}],
+             "iptables": True, "ip-forward": True}
 DOCKERD_NET = ["--bip", "10.203.0.1/24", "--default-address-pool", "base=10.204.0.0/16,size=24"]
 SINK = ["nc", "-ll", "-p", "80", "-e", "dd", "of=/dev/null", "bs=1M", "iflag=fullblock"]
 
