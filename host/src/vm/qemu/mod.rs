@@ -122,21 +122,20 @@ impl Backend for Qemu {
         remove_stale(&uds);
         // The device comes first: QEMU connects to its socket at start-up.
         let vhost = self.vhost_vsock.clone();
-        self.spawn(
-            "vhost-device-vsock",
-            &vhost,
-            &[
-                "--guest-cid".into(),
-                berth_common::vmlink::GUEST_CID.to_string(),
-                "--socket".into(),
-                sockets.vsock.display().to_string(),
-                "--uds-path".into(),
-                uds.display().to_string(),
-                // Bigger transmit buffers keep bulk copies moving under emulation.
-                "--tx-buffer-size".into(),
-                (1 << 20).to_string(),
-            ],
-        )?;
+        let mut args = vec![
+            "--guest-cid".into(),
+            berth_common::vmlink::GUEST_CID.to_string(),
+            "--socket".into(),
+            sockets.vsock.display().to_string(),
+            "--uds-path".into(),
+            uds.display().to_string(),
+        ];
+        // vhost-device-vsock 0.3.0 stalls guest-to-host transfers with a 1 MiB buffer: its
+        // default (64 KiB) unless told otherwise, for measurements.
+        if let Ok(size) = std::env::var("BERTH_VSOCK_TX_BUFFER") {
+            args.extend(["--tx-buffer-size".into(), size]);
+        }
+        self.spawn("vhost-device-vsock", &vhost, &args)?;
         self.wait_socket(&sockets.vsock)?;
         for (share, sock) in spec.shares.iter().zip(&sockets.fs) {
             remove_stale(sock);
