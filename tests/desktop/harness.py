@@ -54,8 +54,10 @@ def running_app(binary: Path, berthd, pidfile: Path | None = None, args=()):
             },
         })
         yield session, driver
-    except Exception as e:
-        raise AssertionError(f"{e}\n--- tauri-driver and app log ---\n{driver.log_text()}") from e
+    except BaseException as e:
+        # Whatever failed, the app's own log tells why.
+        e.add_note(f"--- tauri-driver and app log ---\n{driver.log_text()}")
+        raise
     finally:
         if session:
             session.quit()
