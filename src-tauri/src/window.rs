@@ -19,8 +19,23 @@ pub fn create(app: &AppHandle, visible: bool) -> tauri::Result<()> {
             open_external(url.as_str());
             NewWindowResponse::Deny
         })
+        // The window only ever shows the bundled dashboard: a page elsewhere must not get
+        // Berth's command; it opens in the browser instead.
+        .on_navigation(|url| {
+            let local = is_bundled(url);
+            if !local {
+                open_external(url.as_str());
+            }
+            local
+        })
         .build()?;
     Ok(())
+}
+
+/// The app's own pages: `tauri://localhost` (Linux, macOS) or `http(s)://tauri.localhost`
+/// (Windows).
+fn is_bundled(url: &tauri::Url) -> bool {
+    url.scheme() == "tauri" || url.host_str() == Some("tauri.localhost")
 }
 
 fn open_external(url: &str) {
@@ -67,5 +82,19 @@ pub fn keep_in_tray(window: &Window, event: &WindowEvent) {
                 tracing::warn!("hiding the dashboard window: {e}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_bundled_pages_stay_in_the_window() {
+        let ok = |u: &str| is_bundled(&tauri::Url::parse(u).unwrap());
+        assert!(ok("tauri://localhost/index.html#settings"));
+        assert!(ok("http://tauri.localhost/index.html"));
+        assert!(!ok("http://127.0.0.1:8080/"));
+        assert!(!ok("https://tauri.localhost.example.com/"));
     }
 }
