@@ -164,11 +164,12 @@ fn show(app: &AppHandle, state: &EngineState) {
         return;
     };
     let actions = state.actions();
+    // The status line last: whoever sees the new status also sees the actions that go with it.
     let results = [
-        tray.status.set_text(state.label()),
         tray.start.set_enabled(actions.start),
         tray.stop.set_enabled(actions.stop),
         tray.restart.set_enabled(actions.restart),
+        tray.status.set_text(state.label()),
     ];
     for r in results {
         if let Err(e) = r {
