@@ -53,6 +53,7 @@ where
 {
     let mux = session(watch).await?;
     let mut stream = mux.open(header).await?;
-    splice(&mut conn, &mut stream).await?;
+    let (up, down) = splice(&mut conn, &mut stream).await?;
+    tracing::debug!("{header:?} connection done: {up} bytes to the guest, {down} from it");
     Ok(())
 }
