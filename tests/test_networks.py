@@ -123,3 +123,17 @@ def test_a_bip_overlapping_a_user_network_stops_the_daemon_with_both_named(make_
     d.config["bip"] = "10.98.5.1/24"
     d.start()
     assert "taken" in d.docker("network", "ls", "--format", "{{.Name}}").stdout
+
+
+def test_a_network_mtu_option_reaches_the_containers(d):
+    d.docker("network", "create", "-o", "com.docker.network.driver.mtu=1400", "smallmtu")
+    try:
+        out = d.docker("run", "--rm", "--network", "smallmtu", "busybox", "cat",
+                       "/sys/class/net/eth0/mtu").stdout
+        assert out.strip() == "1400"
+        opts = json.loads(d.docker("network", "inspect", "smallmtu").stdout)[0]["Options"]
+        assert opts == {"com.docker.network.driver.mtu": "1400"}
+    finally:
+        d.docker("network", "rm", "smallmtu")
+    bad = d.docker("network", "create", "-o", "com.docker.network.driver.mtu=12", "tiny", check=False)
+    assert bad.returncode != 0 and "invalid MTU 12" in bad.stderr

@@ -63,7 +63,7 @@ impl Networks {
         };
         let plumbed = self
             .ops
-            .ensure_bridge(&n.bridge, gateway, subnet.prefix, self.mtu())
+            .ensure_bridge(&n.bridge, gateway, subnet.prefix, self.mtu_of(n))
             .and_then(|()| {
                 self.ops.connect(&net::Endpoint {
                     netns: a.netns.to_path_buf(),
@@ -74,7 +74,7 @@ impl Networks {
                     prefix: subnet.prefix,
                     gateway: a.default_route.then_some(gateway),
                     mac: net::mac_for(ip),
-                    mtu: self.mtu(),
+                    mtu: self.mtu_of(n),
                 })
             });
         if let Err(e) = plumbed {

@@ -50,6 +50,7 @@ pub struct CreateRequest {
 }
 
 pub const DEFAULT_BRIDGE: &str = "berth0";
+const MTU_OPTION: &str = "com.docker.network.driver.mtu";
 
 impl Networks {
     pub fn open(
@@ -177,6 +178,15 @@ impl Networks {
         }
     }
 
+    /// A user network's own `com.docker.network.driver.mtu`, else the daemon's.
+    pub(super) fn mtu_of(&self, n: &Network) -> u32 {
+        n.options
+            .get(MTU_OPTION)
+            .and_then(|m| m.parse().ok())
+            .filter(|m| *m > 0)
+            .unwrap_or_else(|| self.mtu())
+    }
+
     pub fn get(&self, what: &str) -> Result<Network> {
         self.store.get(what)
     }
@@ -279,6 +289,13 @@ impl Networks {
         };
         let id = new_id();
         let options = req.options.clone().unwrap_or_default();
+        if let Some(m) = options.get(MTU_OPTION) {
+            if !m.parse::<u32>().is_ok_and(|m| (68..=65535).contains(&m)) {
+                return Err(Error::invalid(format!(
+                    "invalid MTU {m}: it must be a number from 68 to 65535"
+                )));
+            }
+        }
         let bridge = options
             .get("com.docker.network.bridge.name")
             .cloned()
@@ -299,7 +316,7 @@ impl Networks {
             builtin: false,
         };
         self.ops
-            .ensure_bridge(&n.bridge, gateway, subnet.prefix, self.mtu())
+            .ensure_bridge(&n.bridge, gateway, subnet.prefix, self.mtu_of(&n))
             .map_err(|e| Error::system(format!("cannot create the bridge {}: {e}", n.bridge)))?;
         if let Err(e) = self.store.save(&n) {
             let _ = self.ops.delete_link(&n.bridge);

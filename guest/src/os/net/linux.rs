@@ -176,9 +176,11 @@ impl NetOps for Linux {
             let idx = must_index(&h, &peer).await?;
             h.link()
                 .set(
+                    // The veth's MTU reaches only its host end: the peer's is set here.
                     LinkUnspec::new_with_index(idx)
                         .name(ep2.ifname.clone())
                         .address(ep2.mac.to_vec())
+                        .mtu(ep2.mtu)
                         .build(),
                 )
                 .execute()
