@@ -211,3 +211,25 @@ def test_rules_are_rebuilt_after_a_crash_and_removed_at_stop(d, world):
         assert rules(host) == []
     finally:
         d.start()
+
+
+def forwarding(ns: str) -> tuple[str, str]:
+    fwd = sh("ip", "netns", "exec", ns, "cat", "/proc/sys/net/ipv4/ip_forward").stdout.strip()
+    policy = sh("ip", "netns", "exec", ns, "iptables", "-w", "-S", "FORWARD").stdout.splitlines()[0]
+    return fwd, policy
+
+
+def test_a_clean_stop_gives_forwarding_back_as_it_was_found(d, world):
+    host, _, _ = world
+    d.stop()
+    sh("ip", "netns", "exec", host, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward")
+    sh("ip", "netns", "exec", host, "iptables", "-w", "-P", "FORWARD", "ACCEPT")
+    try:
+        d.start()
+        # dockerd's rule: a host that did not route gets a FORWARD policy of DROP.
+        assert forwarding(host) == ("1", "-P FORWARD DROP")
+    finally:
+        d.stop()
+    assert forwarding(host) == ("0", "-P FORWARD ACCEPT")
+    assert rules(host) == []
+    d.start()

@@ -18,6 +18,9 @@ pub struct NetFirewall {
     fw: Option<Arc<dyn Firewall>>,
     /// daemon.json `ip-forward`: turn on the machine's IPv4 forwarding.
     ip_forward: bool,
+    /// This run turned forwarding on (and the FORWARD policy to DROP): a
+    /// clean stop gives the machine back as it was, unlike dockerd.
+    turned_on: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl NetFirewall {
@@ -30,7 +33,7 @@ impl NetFirewall {
     pub fn with(fw: Arc<dyn Firewall>) -> NetFirewall {
         NetFirewall {
             fw: Some(fw),
-            ip_forward: false,
+            ..Default::default()
         }
     }
 
@@ -74,6 +77,8 @@ impl NetFirewall {
                 // dockerd's rule: a host that did not route before must not
                 // start routing for anyone but the containers.
                 Ok(true) => {
+                    self.turned_on
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
                     if let Some(fw) = &self.fw {
                         if let Err(e) = fw.forward_policy_drop() {
                             tracing::warn!("firewall: setting the FORWARD policy to DROP: {e}");
@@ -136,11 +141,25 @@ impl NetFirewall {
         Ok(Some(PortRule(Some(rules))))
     }
 
-    /// Daemon stop with no container left running: every Berth rule goes.
+    /// Daemon stop with no container left running: every Berth rule goes,
+    /// and forwarding is as this run found it.
     pub fn stop(&self) {
         if let Some(fw) = &self.fw {
             if let Err(e) = fw.teardown() {
                 tracing::warn!("firewall: removing Berth's rules: {e}");
+            }
+        }
+        if self
+            .turned_on
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            if let Some(fw) = &self.fw {
+                if let Err(e) = fw.forward_policy_accept() {
+                    tracing::warn!("firewall: restoring the FORWARD policy: {e}");
+                }
+            }
+            if let Err(e) = firewall::disable_ip_forward() {
+                tracing::warn!("turning IP forwarding off again: {e}");
             }
         }
     }

@@ -86,6 +86,8 @@ pub trait Firewall: Send + Sync {
     fn rebuild(&self, bridges: &[Bridge]) -> io::Result<usize>;
     /// `iptables -P FORWARD DROP`: see [`enable_ip_forward`].
     fn forward_policy_drop(&self) -> io::Result<()>;
+    /// `iptables -P FORWARD ACCEPT`: undoes [`Firewall::forward_policy_drop`].
+    fn forward_policy_accept(&self) -> io::Result<()>;
     /// Berth's rules and chains still present, as `-t TABLE <iptables -S
     /// line>`: non-empty at start means a previous run didn't clean up.
     fn leftover_rules(&self) -> io::Result<Vec<String>>;
@@ -96,6 +98,11 @@ pub trait Firewall: Send + Sync {
 /// ([`forward_policy_drop`]) so the host doesn't start routing for anyone.
 pub fn enable_ip_forward() -> io::Result<bool> {
     enable_sysctl(Path::new("/proc/sys/net/ipv4/ip_forward"))
+}
+
+/// Turns IPv4 forwarding off again (what [`enable_ip_forward`] turned on).
+pub fn disable_ip_forward() -> io::Result<()> {
+    std::fs::write("/proc/sys/net/ipv4/ip_forward", "0\n")
 }
 
 fn enable_sysctl(path: &Path) -> io::Result<bool> {
@@ -288,6 +295,13 @@ impl<R: Runner> Firewall for R {
 
     fn forward_policy_drop(&self) -> io::Result<()> {
         forward_policy_drop(self)
+    }
+
+    fn forward_policy_accept(&self) -> io::Result<()> {
+        run(
+            self,
+            &["-t", "filter", "-P", "FORWARD", "ACCEPT"].map(String::from),
+        )
     }
 
     fn rebuild(&self, bridges: &[Bridge]) -> io::Result<usize> {
