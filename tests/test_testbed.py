@@ -176,7 +176,9 @@ def test_daemon_fixture_mirror_config(make_berthd, registry):
     written = json.loads(d.config_file.read_text())
     # Plus each daemon's own bridge, subnet and address pools (Berthd._network_defaults).
     assert set(written) == {"registry-mirrors", "insecure-registries", "debug", "bridge", "bip",
-                            "default-address-pools"}
+                            "default-address-pools", "iptables", "ip-forward"}
+    # The machine's own firewall and forwarding are never touched by the suites' daemons.
+    assert written["iptables"] is False and written["ip-forward"] is False
     assert written["registry-mirrors"] == [registry.url] and written["insecure-registries"] == [registry.host]
     assert written["debug"] is True
 
