@@ -45,6 +45,13 @@ def test_docker_version_shows_berthd_through_the_forwarded_socket(vm):
     assert "VM: running" in status and "Engine: Berth" in status, status
 
 
+def test_shell_runs_in_the_guest_and_logs_show_its_console(vm):
+    # `berth shell CMD` runs in the VM itself (its kernel, not a container's view of the host).
+    assert "cloud-amd64" in vm.berth("shell", "uname", "-r").stdout
+    logs = vm.berth("logs").stdout
+    assert "berth_vm_init" in logs and "berthd" in logs
+
+
 def test_pull_from_the_host_registry_and_run(vm):
     vm.docker("pull", "busybox")
     assert vm.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split() == ["busybox:latest"]
