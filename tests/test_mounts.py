@@ -73,6 +73,30 @@ def test_bind_propagation_rslave_sees_host_mounts_made_later(d, shared_dir):
         d.docker("rm", "-f", name)
 
 
+def test_binds_are_private_by_default_and_do_not_see_later_host_mounts(d, shared_dir, exec_root):
+    for name, spec in (("prop-default", f"{shared_dir}:/src"), ("prop-private", f"{shared_dir}:/src:rprivate")):
+        d.docker("run", "-d", "--name", name, "-v", spec, "busybox", "sleep", "300")
+    try:
+        sub = shared_dir / "late"
+        sub.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(sub)], check=True)
+        (sub / "hello").write_text("host only\n")
+        assert (sub / "hello").exists()
+        for name in ("prop-default", "prop-private"):
+            r = d.docker("exec", name, "cat", "/src/late/hello", check=False)
+            assert r.returncode != 0 and "No such file" in r.stderr, (name, r)
+        # The private copies made for the start are gone: nothing stays mounted for them.
+        assert not list((exec_root / "binds").glob("*/*"))
+        assert (shared_dir / "late" / "hello").read_text() == "host only\n", "the host's files are intact"
+    finally:
+        d.docker("rm", "-f", "prop-default", "prop-private")
+
+
+@pytest.fixture
+def exec_root(d):
+    return d.exec_root
+
+
 def test_volume_nocopy_leaves_a_new_volume_empty(d):
     try:
         # Only the files the daemon mounts itself (hostname, hosts, resolv.conf), none of the image's.

@@ -90,6 +90,9 @@ impl Containers {
             init: init.as_deref(),
         };
         let mut spec = spec::build(&input)?;
+        let mut own = vec![daemon.data_root.as_path(), self.exec_root.as_path()];
+        own.extend(init.as_deref());
+        self.stage_private_binds(&c.id, &mut spec, &own)?;
         let seccomp = seccomp_for(&spec, &c.host_config)?;
         if let Some(linux) = spec.linux_mut().as_mut() {
             linux.set_seccomp(seccomp);
@@ -120,6 +123,7 @@ impl Containers {
     /// Unmounts the root filesystem and removes the bundle. Safe to call again.
     pub fn unprepare(&self, c: &Container) -> Result<()> {
         self.volumes.release(&c.id);
+        self.release_private_binds(&c.id);
         let merged = self.merged_dir(c);
         if is_mounted(&merged) {
             umount2(&merged, MntFlags::MNT_DETACH)

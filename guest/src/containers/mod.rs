@@ -19,6 +19,7 @@ pub mod names;
 pub mod network;
 pub mod pause;
 pub mod ports;
+pub mod private_binds;
 pub mod query;
 pub mod read_logs;
 pub mod record;

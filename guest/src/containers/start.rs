@@ -116,6 +116,8 @@ impl Containers {
                 return Err(self.start_failed(&c, Error::system(msg)));
             }
         };
+        // The container holds its own copies of the private binds now.
+        self.release_private_binds(&c.id);
         let mut c = self.store.get(&c.id)?;
         c.state.status = "running".into();
         c.state.running = true;
@@ -147,6 +149,7 @@ impl Containers {
     /// Records a failed start as dockerd does (the error and an exit code
     /// on a container that stays stopped) and returns the error.
     fn start_failed(&self, c: &Container, e: Error) -> Error {
+        self.release_private_binds(&c.id);
         self.unpublish_ports(&c.id);
         self.teardown_network(&c.id);
         if let Ok(mut c) = self.store.get(&c.id) {
