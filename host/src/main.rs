@@ -33,6 +33,12 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
+    /// Stop the VM cleanly, then start it again (applies every daemon.json key)
+    Restart {
+        /// Seconds to wait for the engine to answer after the start
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
     /// Show whether the VM runs and the engine answers
     Status {
         /// The engine's socket (default: the one in Berth's settings)
@@ -83,6 +89,9 @@ fn main() -> ExitCode {
         Command::Stop { timeout } => {
             cli::stop::run(Duration::from_secs(timeout)).map(|_| ExitCode::SUCCESS)
         }
+        Command::Restart { timeout } => cli::stop::run(Duration::from_secs(120))
+            .and_then(|_| cli::start::run(Duration::from_secs(timeout)))
+            .map(|_| ExitCode::SUCCESS),
         Command::Status { socket } => cli::status::run(socket),
         Command::Logs { follow } => cli::logs::run(follow).map(|_| ExitCode::SUCCESS),
         Command::Shell { command } => cli::shell::run(command).map(|c| ExitCode::from(c as u8)),

@@ -18,7 +18,7 @@ interface SettingsInfo {
   form: FormKey[];
 }
 interface ApplyResult {
-  action: "none" | "reloaded" | "restart-required";
+  action: "none" | "reloaded" | "restarting" | "restart-required";
   reloaded: string[];
   needs_restart: string[];
   message: string;

@@ -15,7 +15,8 @@ use super::error::CommandError;
 pub enum SettingsMode {
     /// berthd runs on this host: SIGHUP through its pidfile, or a restart by the user.
     Native { pidfile: Option<PathBuf> },
-    /// berthd runs in Berth's VM; `<home>/daemon.json` is copied in when the VM boots, and
+    /// berthd runs in Berth's VM; `<home>/daemon.json` is copied in when the VM boots and
+    /// handed to the running guest by berth-host's supervisor when it changes;
     /// `<home>/config.json` holds the VM's resources.
     Vm { home: PathBuf },
 }

@@ -169,13 +169,32 @@ pub(crate) fn apply(ctx: &Context, args: &Args) -> Result<Value, CommandError> {
             }
         }
         SettingsMode::Vm { .. } => {
-            if !reloaded.is_empty() || !needs_restart.is_empty() {
-                // TODO(vm): apply through the VM helper (copy in + SIGHUP) once berth-host has an API for it.
-                action = "restart-required";
-                messages.push(
-                    "The VM reads this file when it starts: restart the engine (Restart in the tray, or `berth restart`) to apply it."
-                        .into(),
-                );
+            // berth-host's supervisor watches this file and hands a valid change to the
+            // guest, whose berthd reloads it: the reloadable keys need nothing more.
+            if !reloaded.is_empty() {
+                action = "reloaded";
+                messages.push(format!(
+                    "The running VM picks the file up within seconds and berthd reloads: {}.",
+                    reloaded.join(", ")
+                ));
+            }
+            if !needs_restart.is_empty() {
+                match restart_vm() {
+                    Ok(()) => {
+                        action = "restarting";
+                        messages.push(format!(
+                            "Restarting the VM for: {} (`berth restart`, about half a minute).",
+                            needs_restart.join(", ")
+                        ));
+                    }
+                    Err(e) => {
+                        action = "restart-required";
+                        messages.push(format!(
+                            "These keys need a restart: {}. It could not be started ({e}): run `berth restart`.",
+                            needs_restart.join(", ")
+                        ));
+                    }
+                }
             }
         }
     }
@@ -189,6 +208,23 @@ pub(crate) fn apply(ctx: &Context, args: &Args) -> Result<Value, CommandError> {
         "needs_restart": needs_restart,
         "message": messages.join(" "),
     }))
+}
+
+/// `berth restart` in the background: the `berth` next to this program (the dashboard runs
+/// inside it; the desktop app ships beside it), else the one on PATH.
+fn restart_vm() -> std::io::Result<()> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("berth")))
+        .filter(|p| p.is_file());
+    let berth = beside.unwrap_or_else(|| "berth".into());
+    std::process::Command::new(berth)
+        .arg("restart")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(drop)
 }
 
 /// temp file in the same directory, fsync, rename over, fsync the directory; keeps the mode.
@@ -305,5 +341,32 @@ mod tests {
         let got = dispatch(&ctx, "settings.get", Value::Null).await.unwrap();
         assert_eq!(got["form"][7]["key"], "debug");
         assert_eq!(got["form"][7]["value"], true);
+    }
+
+    #[tokio::test]
+    async fn in_vm_mode_reloadable_keys_are_reloaded_by_the_supervisor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.json");
+        std::fs::write(&path, "{}\n").unwrap();
+        let target = SettingsTarget {
+            daemon_json: path.clone(),
+            mode: SettingsMode::Vm {
+                home: dir.path().to_path_buf(),
+            },
+        };
+        let ctx = Context::new(
+            Endpoint {
+                host: "unix:///nonexistent.sock".into(),
+                source: "test".into(),
+            },
+            target,
+        );
+        let text = "{\"debug\": true}";
+        let r = dispatch(&ctx, "settings.apply", json!({"text": text}))
+            .await
+            .unwrap();
+        assert_eq!(r["action"], "reloaded", "{r}");
+        assert!(r["message"].as_str().unwrap().contains("debug"), "{r}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }
 }
