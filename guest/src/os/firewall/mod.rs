@@ -243,12 +243,19 @@ impl<R: Runner> Firewall for R {
         br: &str,
     ) -> io::Result<()> {
         let rules = rules::port(proto, hip, hport, cip, cport, br);
-        for (i, r) in rules.iter().enumerate() {
-            if let Err(e) = run(self, &r.argv("-A")) {
-                // Don't leave half a port behind.
-                rules[..i].iter().for_each(|r| drop(delete(self, r)));
-                return Err(e);
-            }
+        if rules.is_empty() {
+            return Ok(());
+        }
+        // One exec for both tables: this is on the path of every `docker run -p`.
+        let out = self.restore(&rules::append_script(&rules))?;
+        if out.code != 0 {
+            // Don't leave half a port behind (a table may have committed).
+            rules.iter().for_each(|r| drop(delete(self, r)));
+            return Err(io::Error::other(format!(
+                "iptables-restore: {} (exit status {})",
+                out.stderr.trim(),
+                out.code
+            )));
         }
         Ok(())
     }

@@ -238,3 +238,20 @@ pub fn restore_script(bridges: &[Bridge]) -> String {
     }
     out
 }
+
+/// `iptables-restore --noflush` input that appends `rules`, table by table.
+pub fn append_script(rules: &[Rule]) -> String {
+    let mut out = String::new();
+    for table in ["nat", "filter"] {
+        let mine: Vec<&Rule> = rules.iter().filter(|r| r.table == table).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("*{table}\n"));
+        for r in mine {
+            out.push_str(&format!("-A {} {}\n", r.chain, r.args.join(" ")));
+        }
+        out.push_str("COMMIT\n");
+    }
+    out
+}
