@@ -57,6 +57,11 @@ fn main() {
         "berth-desktop starting"
     );
 
+    if let Err(message) = check_display() {
+        eprintln!("berth-desktop: {message}");
+        std::process::exit(1);
+    }
+
     let hidden = cli.hidden;
     let result = tauri::Builder::default()
         .manage(bridge::Bridge::new(ctx.clone()))
@@ -77,4 +82,20 @@ fn main() {
         );
         std::process::exit(1);
     }
+}
+
+/// GTK cannot start without a display, and says so with a panic: say it plainly first.
+fn check_display() -> Result<(), String> {
+    if cfg!(target_os = "linux")
+        && std::env::var_os("DISPLAY").is_none()
+        && std::env::var_os("WAYLAND_DISPLAY").is_none()
+    {
+        return Err(
+            "no graphical session (neither DISPLAY nor WAYLAND_DISPLAY is set). \
+             Run it on your desktop, or under Xvfb (xvfb-run berth-desktop); \
+             `berth dashboard` serves the same dashboard to a browser"
+                .into(),
+        );
+    }
+    Ok(())
 }
