@@ -14,6 +14,18 @@ pub mod rules;
 
 #[cfg(test)]
 mod tests_fake;
+
+/// A masquerading bridge, for the tests.
+#[cfg(test)]
+fn bridge(name: &str, subnet: &str, internal: bool, icc: bool) -> Bridge {
+    Bridge {
+        name: name.into(),
+        subnet: subnet.into(),
+        internal,
+        icc,
+        masquerade: true,
+    }
+}
 #[cfg(test)]
 mod tests_netns;
 

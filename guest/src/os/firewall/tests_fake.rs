@@ -264,16 +264,6 @@ fn ip_forward_sysctl_written_only_when_off() {
     std::fs::remove_file(&path).unwrap();
 }
 
-fn bridge(name: &str, subnet: &str, internal: bool, icc: bool) -> Bridge {
-    Bridge {
-        name: name.into(),
-        subnet: subnet.into(),
-        internal,
-        icc,
-        masquerade: true,
-    }
-}
-
 #[test]
 fn rebuild_in_one_script_equals_the_step_by_step_setup() {
     let nets = [

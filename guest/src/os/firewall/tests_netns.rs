@@ -297,16 +297,6 @@ fn real_traffic_through_dnat_forward_and_masquerade() {
     assert!(fw.leftover_rules().unwrap().is_empty());
 }
 
-fn bridge(name: &str, subnet: &str, internal: bool, icc: bool) -> Bridge {
-    Bridge {
-        name: name.into(),
-        subnet: subnet.into(),
-        internal,
-        icc,
-        masquerade: true,
-    }
-}
-
 #[test]
 fn real_iptables_restore_builds_what_the_single_commands_build() {
     if let Some(why) = unsupported() {
