@@ -7,9 +7,10 @@
 
 Both daemons get busybox (tests/images/build.py) from a local docker-registry that is their
 docker.io mirror, so `docker run busybox` works offline, as users type it. dockerd runs with
-`--iptables=false --ip-forward=false --bridge none`, berthd with `iptables`/`ip-forward` off too
-but its default bridge on (a network namespace and a veth per container: more work than dockerd's
-`--bridge none`); dockerd is measured both with its default network mode and with `--network none`.
+`--iptables=false --ip-forward=false` and its default bridge (docker0, removed afterwards), berthd
+with `iptables`/`ip-forward` off too and its default bridge: a network namespace and a veth per
+container on both sides. Both are measured with their default network mode and with
+`--network none`.
 
 One daemon runs at a time (on 2 cores, one's background work would land in the other's numbers).
 1. `docker run --rm busybox true`, median of N (default 20) runs, default network mode and
@@ -59,7 +60,8 @@ from lib import procs  # noqa: E402
 from lib.berthd import _UnixConnection, _unmount_under  # noqa: E402
 from lib.registry import Registry  # noqa: E402
 from foundation import children, rss_kib, stop  # noqa: E402
-from image_pull import api_get_ms, docker, remove_bench_bridge, start_berthd, start_dockerd  # noqa: E402
+from image_pull import (api_get_ms, docker, remove_bench_bridge, remove_dockerd_bridge, start_berthd,  # noqa: E402
+                        start_dockerd)
 
 API = "/v1.41"  # dockerd 20.10's version; berthd serves it too
 MIB = 1024  # KiB per MiB
@@ -234,7 +236,7 @@ def start_engine(kind: str, tmp: Path, reg: Registry, binary: Path, debug: bool,
         finally:
             log.close()
     else:
-        started = start_dockerd(tmp, reg.host, args=["--registry-mirror", reg.url])
+        started = start_dockerd(tmp, reg.host, args=["--registry-mirror", reg.url], bridge=True)
         if started is None:
             raise SystemExit("no dockerd (Debian's docker.io) on this machine")
         proc, sock = started
@@ -256,6 +258,8 @@ def dispose(eng: Engine) -> list[str]:
     stop(eng.proc)
     if eng.kind == "berthd":
         remove_bench_bridge()  # it outlives the daemon, as docker0 does dockerd
+    else:
+        remove_dockerd_bridge()
     left = [p for p in procs.processes_mentioning(str(eng.tmp)) if procs.pid_alive(p)]
     deadline = time.monotonic() + 5  # shims of just-removed containers may still be exiting
     while left and time.monotonic() < deadline:

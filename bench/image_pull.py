@@ -96,16 +96,25 @@ def start_berthd(tmp: Path, mirror: str, config: dict | None = None, args=(), bi
     return p, sock
 
 
-def start_dockerd(tmp: Path, registry: str, args=()) -> tuple[subprocess.Popen, Path] | None:
-    """dockerd in tmp, without firewall or bridge changes, trusting the insecure `registry`;
-    `args` adds flags."""
+DOCKERD_BIP = "10.205.0.1/24"
+
+
+def remove_dockerd_bridge() -> None:
+    subprocess.run(["ip", "link", "del", "docker0"], capture_output=True)
+
+
+def start_dockerd(tmp: Path, registry: str, args=(), bridge: bool = False) -> tuple[subprocess.Popen, Path] | None:
+    """dockerd in tmp, without firewall changes, trusting the insecure `registry`; `args` adds
+    flags. With `bridge`, its default bridge (docker0 on DOCKERD_BIP, removed by
+    remove_dockerd_bridge) like berthd's, else none."""
     dockerd = ensure_dockerd()
     if not dockerd:
         return None
     sock = tmp / "dockerd.sock"
     p = subprocess.Popen([dockerd, "--data-root", str(tmp / "ddata"), "--exec-root", str(tmp / "dexec"),
                           "--pidfile", str(tmp / "d.pid"), "-H", f"unix://{sock}", "--iptables=false",
-                          "--ip-forward=false", "--bridge", "none", "--insecure-registry", registry, *args],
+                          "--ip-forward=false", *(["--bip", DOCKERD_BIP] if bridge else ["--bridge", "none"]),
+                          "--insecure-registry", registry, *args],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_ping(sock)
     return p, sock
