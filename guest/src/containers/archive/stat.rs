@@ -66,26 +66,7 @@ pub fn path_stat(name: String, st: &Stat, link_target: String) -> PathStat {
 /// A time as Go's `time.Time` marshals to JSON (RFC 3339, fraction without
 /// trailing zeros), in UTC.
 pub fn go_time(secs: i64, nanos: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(secs)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .replace_nanosecond(nanos.clamp(0, 999_999_999) as u32)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let mut s = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    if t.nanosecond() != 0 {
-        let frac = format!("{:09}", t.nanosecond());
-        s.push('.');
-        s.push_str(frac.trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
+    crate::timefmt::go_rfc3339_nano((secs, nanos.clamp(0, 999_999_999) as u32))
 }
 
 /// The request's path as dockerd takes it: absolute and cleaned (Go's

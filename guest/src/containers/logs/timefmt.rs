@@ -14,45 +14,11 @@ pub(super) fn now() -> (i64, u32) {
     }
 }
 
-fn civil(unix: (i64, u32)) -> OffsetDateTime {
-    let nanos = i128::from(unix.0) * 1_000_000_000 + i128::from(unix.1.min(999_999_999));
-    OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-fn write_seconds(out: &mut String, t: OffsetDateTime) {
-    use std::fmt::Write;
-    let _ = write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-}
-
-/// Go's `time.RFC3339Nano` in UTC: the fraction loses its trailing zeros,
-/// and disappears when zero. This is the `time` field of json-file entries.
-pub(super) fn format_rfc3339_nano(unix: (i64, u32)) -> String {
-    let t = civil(unix);
-    let mut out = String::with_capacity(30);
-    write_seconds(&mut out, t);
-    let nanos = t.nanosecond();
-    if nanos != 0 {
-        let digits = format!("{nanos:09}");
-        out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
-    }
-    out.push('Z');
-    out
-}
-
 /// What `docker logs -t` puts before each line. dockerd formats it with a
 /// fixed-width fraction (`2006-01-02T15:04:05.000000000Z07:00`), not with
 /// RFC3339Nano, so every prefix has the same width.
 pub fn format_timestamp(unix: (i64, u32)) -> String {
+    use crate::timefmt::{civil, write_seconds};
     let t = civil(unix);
     let mut out = String::with_capacity(30);
     write_seconds(&mut out, t);
