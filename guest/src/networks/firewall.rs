@@ -80,7 +80,7 @@ impl NetFirewall {
                     self.turned_on
                         .store(true, std::sync::atomic::Ordering::SeqCst);
                     if let Some(fw) = &self.fw {
-                        if let Err(e) = fw.forward_policy_drop() {
+                        if let Err(e) = fw.forward_policy("DROP") {
                             tracing::warn!("firewall: setting the FORWARD policy to DROP: {e}");
                         }
                     }
@@ -154,7 +154,7 @@ impl NetFirewall {
             .swap(false, std::sync::atomic::Ordering::SeqCst)
         {
             if let Some(fw) = &self.fw {
-                if let Err(e) = fw.forward_policy_accept() {
+                if let Err(e) = fw.forward_policy("ACCEPT") {
                     tracing::warn!("firewall: restoring the FORWARD policy: {e}");
                 }
             }

@@ -96,10 +96,9 @@ pub trait Firewall: Send + Sync {
     /// jumps and `bridges`' rules are put in with one `iptables-restore`.
     /// Returns how many leftover lines were found.
     fn rebuild(&self, bridges: &[Bridge]) -> io::Result<usize>;
-    /// `iptables -P FORWARD DROP`: see [`enable_ip_forward`].
-    fn forward_policy_drop(&self) -> io::Result<()>;
-    /// `iptables -P FORWARD ACCEPT`: undoes [`Firewall::forward_policy_drop`].
-    fn forward_policy_accept(&self) -> io::Result<()>;
+    /// `iptables -P FORWARD VERDICT`: DROP when forwarding is turned on
+    /// (see [`enable_ip_forward`]), ACCEPT when it is given back.
+    fn forward_policy(&self, verdict: &str) -> io::Result<()>;
     /// Berth's rules and chains still present, as `-t TABLE <iptables -S
     /// line>`: non-empty at start means a previous run didn't clean up.
     fn leftover_rules(&self) -> io::Result<Vec<String>>;
@@ -107,7 +106,7 @@ pub trait Firewall: Send + Sync {
 
 /// Turns on IPv4 forwarding (daemon.json `ip-forward`). True when it was
 /// off, in which case dockerd also sets the FORWARD policy to DROP
-/// ([`forward_policy_drop`]) so the host doesn't start routing for anyone.
+/// ([`forward_policy`]) so the host doesn't start routing for anyone.
 pub fn enable_ip_forward() -> io::Result<bool> {
     enable_sysctl(Path::new("/proc/sys/net/ipv4/ip_forward"))
 }
@@ -125,11 +124,11 @@ fn enable_sysctl(path: &Path) -> io::Result<bool> {
     Ok(true)
 }
 
-/// `iptables -P FORWARD DROP`.
-pub fn forward_policy_drop<R: Runner + ?Sized>(r: &R) -> io::Result<()> {
+/// `iptables -P FORWARD VERDICT`.
+pub fn forward_policy<R: Runner + ?Sized>(r: &R, verdict: &str) -> io::Result<()> {
     run(
         r,
-        &["-t", "filter", "-P", "FORWARD", "DROP"].map(String::from),
+        &["-t", "filter", "-P", "FORWARD", verdict].map(String::from),
     )
 }
 
@@ -147,6 +146,17 @@ fn run<R: Runner + ?Sized>(r: &R, argv: &[String]) -> io::Result<()> {
     match out.code {
         0 => Ok(()),
         _ => Err(failure(argv, &out)),
+    }
+}
+
+fn run_restore<R: Runner + ?Sized>(r: &R, script: &str) -> io::Result<()> {
+    let out = r.restore(script)?;
+    match out.code {
+        0 => Ok(()),
+        code => Err(io::Error::other(format!(
+            "iptables-restore: {} (exit status {code})",
+            out.stderr.trim()
+        ))),
     }
 }
 
@@ -259,17 +269,12 @@ impl<R: Runner> Firewall for R {
             return Ok(());
         }
         // One exec for both tables: this is on the path of every `docker run -p`.
-        let out = self.restore(&rules::append_script(&rules))?;
-        if out.code != 0 {
+        let added = run_restore(self, &rules::append_script(&rules));
+        if added.is_err() {
             // Don't leave half a port behind (a table may have committed).
             rules.iter().for_each(|r| drop(delete(self, r)));
-            return Err(io::Error::other(format!(
-                "iptables-restore: {} (exit status {})",
-                out.stderr.trim(),
-                out.code
-            )));
         }
-        Ok(())
+        added
     }
 
     fn remove_port(
@@ -312,15 +317,8 @@ impl<R: Runner> Firewall for R {
         Ok(())
     }
 
-    fn forward_policy_drop(&self) -> io::Result<()> {
-        forward_policy_drop(self)
-    }
-
-    fn forward_policy_accept(&self) -> io::Result<()> {
-        run(
-            self,
-            &["-t", "filter", "-P", "FORWARD", "ACCEPT"].map(String::from),
-        )
+    fn forward_policy(&self, verdict: &str) -> io::Result<()> {
+        forward_policy(self, verdict)
     }
 
     fn rebuild(&self, bridges: &[Bridge]) -> io::Result<usize> {
@@ -328,15 +326,7 @@ impl<R: Runner> Firewall for R {
         if left > 0 {
             self.teardown()?;
         }
-        let script = rules::restore_script(bridges);
-        let out = self.restore(&script)?;
-        if out.code != 0 {
-            return Err(io::Error::other(format!(
-                "iptables-restore: {} (exit status {})",
-                out.stderr.trim(),
-                out.code
-            )));
-        }
+        run_restore(self, &rules::restore_script(bridges))?;
         Ok(left)
     }
 

@@ -269,7 +269,7 @@ fn real_traffic_through_dnat_forward_and_masquerade() {
 
     let fw = Iptables::in_netns(&host.name);
     fw.setup().unwrap();
-    forward_policy_drop(&fw).unwrap();
+    forward_policy(&fw, "DROP").unwrap();
     fw.add_network(&bridge("bbr0", "10.213.0.0/24", false, true))
         .unwrap();
     ctr.peer_echo_server("10.213.0.2", 80);
