@@ -44,25 +44,30 @@ fn get(socket: &Path, path: &str) -> std::io::Result<Vec<u8>> {
     )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
+    response_body(&raw).map_err(|e| std::io::Error::other(format!("engine answered: {e}")))
+}
+
+/// The body of a raw HTTP answer, de-chunked, or the reason it is not one:
+/// the status line when it is not a 200. For the few calls made without an
+/// HTTP client (the CLI's status, the dashboard's raw GET).
+pub(crate) fn response_body(raw: &[u8]) -> Result<Vec<u8>, String> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP header"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let body = raw[split + 4..].to_vec();
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(std::io::Error::other(format!(
-            "engine answered: {}",
-            head.lines().next().unwrap_or("")
-        )));
+        .ok_or("no HTTP header in the answer")?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Err(status.to_string());
     }
+    let body = &raw[split + 4..];
     if head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        return Ok(dechunk(&body));
+        return Ok(dechunk(body));
     }
-    Ok(body)
+    Ok(body.to_vec())
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
@@ -86,5 +91,11 @@ mod tests {
     #[test]
     fn dechunks_bodies() {
         assert_eq!(dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), b"abcde");
+    }
+
+    #[test]
+    fn a_chunked_200_gives_its_body() {
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+        assert_eq!(response_body(raw).unwrap(), b"{}");
     }
 }

@@ -22,45 +22,6 @@ pub(crate) async fn get_json(socket: &Path, path: &str) -> Result<serde_json::Va
     s.read_to_end(&mut raw)
         .await
         .map_err(|e| fail(e.to_string()))?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| fail("no HTTP header in the answer".into()))?;
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let status_line = head.lines().next().unwrap_or_default().to_string();
-    if !status_line.contains(" 200") {
-        return Err(fail(status_line));
-    }
-    let mut body = raw[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
+    let body = crate::engine::response_body(&raw).map_err(fail)?;
     serde_json::from_slice(&body).map_err(|e| fail(e.to_string()))
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(pos) = data.windows(2).position(|w| w == b"\r\n") {
-        let Ok(size) = usize::from_str_radix(String::from_utf8_lossy(&data[..pos]).trim(), 16)
-        else {
-            break;
-        };
-        if size == 0 || data.len() < pos + 2 + size {
-            break;
-        }
-        out.extend_from_slice(&data[pos + 2..pos + 2 + size]);
-        data = &data[(pos + 4 + size).min(data.len())..];
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn dechunks() {
-        assert_eq!(super::dechunk(b"2\r\n{}\r\n0\r\n\r\n"), b"{}");
-    }
 }
