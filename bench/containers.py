@@ -59,7 +59,7 @@ from images.build import build_all  # noqa: E402
 from lib import procs  # noqa: E402
 from lib.berthd import _UnixConnection, _unmount_under  # noqa: E402
 from lib.registry import Registry  # noqa: E402
-from foundation import children, rss_kib, stop  # noqa: E402
+from foundation import children, private_berthd, rss_kib, stop  # noqa: E402
 from image_pull import (api_get_ms, docker, remove_bench_bridge, remove_dockerd_bridge, start_berthd,  # noqa: E402
                         start_dockerd)
 
@@ -604,14 +604,7 @@ def main() -> None:
     if os.geteuid() != 0:
         raise SystemExit("run as root: the daemons mount overlays and make cgroups")
     root = Path(tempfile.mkdtemp(prefix="bb-"))  # short: shim sockets live under it
-    # A private copy of the binary: the shims re-execute it, and a rebuild during the run
-    # (others build in this tree) must not change what is measured.
-    binary = root / "berthd"
-    if a.berthd:
-        shutil.copy2(a.berthd, binary)
-    else:
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "berthd"], cwd=REPO, check=True)
-        shutil.copy2(REPO / "target/release/berthd", binary)
+    binary = private_berthd(root, a.berthd)
     run_before = set(os.listdir("/run/containerd/s")) if Path("/run/containerd/s").is_dir() else set()
     print(f"machine: {os.cpu_count()} cores; load average at start {loadavg()}; "
           f"berthd {binary.stat().st_size >> 20} MiB binary", flush=True)

@@ -81,6 +81,19 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def private_berthd(root: Path, given: str | None) -> Path:
+    """A private copy of berthd (`given`, else a fresh release build) in `root`: the shims
+    re-execute it, and a rebuild during the run (others build in this tree) must not change
+    what is measured."""
+    binary = root / "berthd"
+    if given:
+        shutil.copy2(given, binary)
+    else:
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "berthd"], cwd=REPO, check=True)
+        shutil.copy2(REPO / "target/release/berthd", binary)
+    return binary
+
+
 def run_berthd(tmp: Path, n: int) -> dict:
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "berthd"], cwd=REPO, check=True)
     sock = tmp / "berthd.sock"

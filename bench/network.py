@@ -64,7 +64,7 @@ from lib import procs  # noqa: E402
 from lib.berthd import _unmount_under  # noqa: E402
 from lib.ports import free_port  # noqa: E402
 from lib.registry import Registry  # noqa: E402
-from foundation import children, ensure_dockerd, stop, wait_ping  # noqa: E402
+from foundation import children, ensure_dockerd, private_berthd, stop, wait_ping  # noqa: E402
 from image_pull import start_berthd  # noqa: E402
 from containers import Engine, cli_env, cmdline, dispose, loadavg, log, machine_cpu  # noqa: E402
 
@@ -135,14 +135,7 @@ def outer(a: argparse.Namespace) -> int:
         if not (shutil.which("docker-proxy") or Path("/usr/libexec/docker/docker-proxy").exists()):
             raise SystemExit("dockerd's docker-proxy is missing: dockerd could not publish ports")
     root = Path(tempfile.mkdtemp(prefix="bn-"))  # short: shim sockets live under it
-    # A private copy of the binary: the shims re-execute it, and a rebuild during the run
-    # (others build in this tree) must not change what is measured.
-    binary = root / "berthd"
-    if a.berthd:
-        shutil.copy2(a.berthd, binary)
-    else:
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "berthd"], cwd=REPO, check=True)
-        shutil.copy2(REPO / "target/release/berthd", binary)
+    binary = private_berthd(root, a.berthd)
     if a.proxy_variants:
         crate = Path(__file__).resolve().parent / "proxy_variants"
         target = REPO / "target" / "bench-proxy-variants"
