@@ -183,22 +183,6 @@ impl Containers {
             return Ok(body);
         }
         let hc = body.host_config.get_or_insert_with(Default::default);
-        // `volume-nocopy` (--mount) and `:nocopy` (-v): read before the
-        // volume entries are replaced by binds below.
-        let mut nocopy: Vec<String> = hc
-            .mounts
-            .iter()
-            .flatten()
-            .filter(|m| m.volume_options.as_ref().and_then(|o| o.no_copy) == Some(true))
-            .filter_map(|m| m.target.clone())
-            .collect();
-        nocopy.extend(hc.binds.iter().flatten().filter_map(|b| {
-            let mut parts = b.split(':');
-            let (_, dest, mode) = (parts.next()?, parts.next()?, parts.next()?);
-            mode.split(',')
-                .any(|m| m == "nocopy")
-                .then(|| dest.to_string())
-        }));
         let mut binds: Vec<String> = hc
             .binds
             .take()
@@ -212,10 +196,7 @@ impl Containers {
         let rootfs = self.merged_dir(c);
         for v in &c.volumes {
             let data = self.volumes.acquire(&v.name, &c.id)?;
-            if !nocopy
-                .iter()
-                .any(|d| d.trim_end_matches('/') == v.destination)
-            {
+            if !v.nocopy {
                 copy_up(&rootfs, &v.destination, &data);
             }
             let mode = if v.read_only { "ro" } else { "rw" };

@@ -196,6 +196,7 @@ impl Containers {
                     destination: dst.to_string(),
                     anonymous: false,
                     read_only: opts.split(',').any(|o| o == "ro"),
+                    nocopy: opts.split(',').any(|o| o == "nocopy"),
                 });
             }
             for m in host_config["Mounts"].as_array().into_iter().flatten() {
@@ -218,6 +219,7 @@ impl Containers {
                     destination: target.to_string(),
                     anonymous: source.is_none(),
                     read_only: m["ReadOnly"].as_bool().unwrap_or(false),
+                    nocopy: m["VolumeOptions"]["NoCopy"].as_bool().unwrap_or(false),
                 });
             }
             for dst in config["Volumes"]
@@ -236,6 +238,7 @@ impl Containers {
                     destination: dst.clone(),
                     anonymous: true,
                     read_only: false,
+                    nocopy: false,
                 });
             }
             Ok(())

@@ -55,6 +55,9 @@ pub struct VolumeMount {
     pub destination: String,
     pub anonymous: bool,
     pub read_only: bool,
+    /// `volume-nocopy` / `:nocopy`: the image's files are not copied in.
+    #[serde(default)]
+    pub nocopy: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

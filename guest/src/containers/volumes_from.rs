@@ -80,6 +80,8 @@ impl Inherited {
                 destination,
                 anonymous: v.anonymous,
                 read_only: v.read_only || read_only,
+                // The source container filled it already if it was to be filled.
+                nocopy: false,
             });
         }
         for b in host_binds(from) {
@@ -262,6 +264,7 @@ mod tests {
             destination: dst.into(),
             anonymous,
             read_only,
+            nocopy: false,
         }
     }
 
