@@ -11,7 +11,7 @@ use berth_common::daemon_config::DaemonConfig;
 
 use super::model::Network;
 use super::ports::PortBinding;
-use crate::os::firewall::{self, Bridge, Firewall, Iptables};
+use crate::os::firewall::{self, Bridge, Firewall, Iptables, Port};
 
 #[derive(Clone, Default)]
 pub struct NetFirewall {
@@ -130,14 +130,16 @@ impl NetFirewall {
         let Some(fw) = &self.fw else { return Ok(None) };
         let rules = PortRules {
             fw: fw.clone(),
-            proto: binding.proto.as_str(),
-            host_ip: binding.host_ip,
-            host_port: binding.host_port,
-            container_ip,
-            container_port: binding.container_port,
-            bridge: bridge.to_string(),
+            port: Port {
+                proto: binding.proto.as_str().into(),
+                host_ip: binding.host_ip,
+                host_port: binding.host_port,
+                container_ip,
+                container_port: binding.container_port,
+                bridge: bridge.to_string(),
+            },
         };
-        rules.add()?;
+        fw.add_port(&rules.port)?;
         Ok(Some(PortRule(Some(rules))))
     }
 
@@ -199,48 +201,21 @@ pub fn bridge_of(cfg: &DaemonConfig, n: &Network) -> Option<Bridge> {
 #[derive(Debug)]
 pub struct PortRule(Option<PortRules>);
 
-/// What `add_port` was given, to take the same rules out again.
+/// The port's rules and the firewall that holds them.
 struct PortRules {
     fw: Arc<dyn Firewall>,
-    proto: &'static str,
-    host_ip: IpAddr,
-    host_port: u16,
-    container_ip: IpAddr,
-    container_port: u16,
-    bridge: String,
+    port: Port,
 }
 
 impl std::fmt::Debug for PortRules {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{}/{} -> {}:{}",
-            self.host_ip, self.host_port, self.proto, self.container_ip, self.container_port
-        )
+        self.port.fmt(f)
     }
 }
 
 impl PortRules {
-    fn add(&self) -> std::io::Result<()> {
-        self.fw.add_port(
-            self.proto,
-            self.host_ip,
-            self.host_port,
-            self.container_ip,
-            self.container_port,
-            &self.bridge,
-        )
-    }
-
     fn remove(&self) {
-        if let Err(e) = self.fw.remove_port(
-            self.proto,
-            self.host_ip,
-            self.host_port,
-            self.container_ip,
-            self.container_port,
-            &self.bridge,
-        ) {
+        if let Err(e) = self.fw.remove_port(&self.port) {
             tracing::warn!(rule = ?self, "firewall: removing a published port's rules: {e}");
         }
     }

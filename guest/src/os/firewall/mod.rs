@@ -15,6 +15,26 @@ pub mod rules;
 #[cfg(test)]
 mod tests_fake;
 
+/// A published port, for the tests.
+#[cfg(test)]
+fn published(
+    proto: &str,
+    hip: std::net::IpAddr,
+    hport: u16,
+    cip: std::net::IpAddr,
+    cport: u16,
+    br: &str,
+) -> Port {
+    Port {
+        proto: proto.into(),
+        host_ip: hip,
+        host_port: hport,
+        container_ip: cip,
+        container_port: cport,
+        bridge: br.into(),
+    }
+}
+
 /// A masquerading bridge, for the tests.
 #[cfg(test)]
 fn bridge(name: &str, subnet: &str, internal: bool, icc: bool) -> Bridge {
@@ -30,14 +50,13 @@ fn bridge(name: &str, subnet: &str, internal: bool, icc: bool) -> Bridge {
 mod tests_netns;
 
 use std::io;
-use std::net::IpAddr;
 use std::path::Path;
 
 pub use iptables::Iptables;
 #[cfg(test)]
 pub use recorder::Recorder;
-pub use rules::Bridge;
 use rules::Rule;
+pub use rules::{Bridge, Port};
 
 /// What running `iptables -w ARGS…` gave.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,25 +90,9 @@ pub trait Firewall: Send + Sync {
     /// One published port. Not idempotent on purpose: two bindings to the
     /// same container port each own one copy of the ACCEPT rule, so removing
     /// one binding leaves the other working.
-    fn add_port(
-        &self,
-        proto: &str,
-        host_ip: IpAddr,
-        host_port: u16,
-        container_ip: IpAddr,
-        container_port: u16,
-        bridge: &str,
-    ) -> io::Result<()>;
+    fn add_port(&self, port: &Port) -> io::Result<()>;
     /// Takes out one copy of what `add_port` with the same arguments added.
-    fn remove_port(
-        &self,
-        proto: &str,
-        host_ip: IpAddr,
-        host_port: u16,
-        container_ip: IpAddr,
-        container_port: u16,
-        bridge: &str,
-    ) -> io::Result<()>;
+    fn remove_port(&self, port: &Port) -> io::Result<()>;
     /// Removes every Berth jump and chain, whatever they hold.
     fn teardown(&self) -> io::Result<()>;
     /// Daemon start: what an earlier run left is removed, then the chains,
@@ -255,16 +258,8 @@ impl<R: Runner> Firewall for R {
             .try_for_each(|r| delete(self, r))
     }
 
-    fn add_port(
-        &self,
-        proto: &str,
-        hip: IpAddr,
-        hport: u16,
-        cip: IpAddr,
-        cport: u16,
-        br: &str,
-    ) -> io::Result<()> {
-        let rules = rules::port(proto, hip, hport, cip, cport, br);
+    fn add_port(&self, port: &Port) -> io::Result<()> {
+        let rules = rules::port(port);
         if rules.is_empty() {
             return Ok(());
         }
@@ -277,18 +272,8 @@ impl<R: Runner> Firewall for R {
         added
     }
 
-    fn remove_port(
-        &self,
-        proto: &str,
-        hip: IpAddr,
-        hport: u16,
-        cip: IpAddr,
-        cport: u16,
-        br: &str,
-    ) -> io::Result<()> {
-        rules::port(proto, hip, hport, cip, cport, br)
-            .iter()
-            .try_for_each(|r| delete(self, r))
+    fn remove_port(&self, port: &Port) -> io::Result<()> {
+        rules::port(port).iter().try_for_each(|r| delete(self, r))
     }
 
     fn teardown(&self) -> io::Result<()> {

@@ -175,28 +175,52 @@ fn host(ip: IpAddr) -> String {
     format!("{ip}/{}", if ip.is_ipv4() { 32 } else { 128 })
 }
 
-/// One published port: DNAT on the host side, ACCEPT in FORWARD. Traffic
+/// One published port, as the firewall sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    /// `tcp`, `udp` or `sctp`.
+    pub proto: String,
+    pub host_ip: IpAddr,
+    pub host_port: u16,
+    pub container_ip: IpAddr,
+    pub container_port: u16,
+    /// The bridge the container is on.
+    pub bridge: String,
+}
+
+impl std::fmt::Display for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}/{} -> {}:{}",
+            self.host_ip, self.host_port, self.proto, self.container_ip, self.container_port
+        )
+    }
+}
+
+/// The rules of one published port: DNAT on the host side, ACCEPT in FORWARD. Traffic
 /// coming from the bridge itself is left alone (`! -i BRIDGE`): containers
 /// reach published ports through the userland proxy, like with dockerd's
 /// default. Empty for IPv6 addresses, which this IPv4 firewall leaves to
 /// the proxy.
-pub fn port(
-    proto: &str,
-    host_ip: IpAddr,
-    host_port: u16,
-    container_ip: IpAddr,
-    container_port: u16,
-    bridge: &str,
-) -> Vec<Rule> {
+pub fn port(p: &Port) -> Vec<Rule> {
+    let Port {
+        proto,
+        host_ip,
+        host_port,
+        container_ip,
+        container_port,
+        bridge,
+    } = p;
     if host_ip.is_ipv6() || container_ip.is_ipv6() {
         return Vec::new();
     }
     let dest = match host_ip.is_unspecified() {
         true => String::new(),
-        false => format!("-d {} ", host(host_ip)),
+        false => format!("-d {} ", host(*host_ip)),
     };
     let m = format!("-p {proto} -m {proto}");
-    let (cip, b) = (host(container_ip), bridge);
+    let (cip, b) = (host(*container_ip), bridge);
     vec![
         rule(
             "nat",

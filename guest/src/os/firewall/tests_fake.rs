@@ -18,10 +18,24 @@ fn port_rules_exact_argv() {
     let r = Recorder::new();
     r.setup().unwrap();
     r.take_calls();
-    r.add_port("tcp", ip("0.0.0.0"), 8080, ip("172.18.0.2"), 80, "br-abc")
-        .unwrap();
-    r.add_port("udp", ip("127.0.0.1"), 5353, ip("172.18.0.2"), 53, "br-abc")
-        .unwrap();
+    r.add_port(&published(
+        "tcp",
+        ip("0.0.0.0"),
+        8080,
+        ip("172.18.0.2"),
+        80,
+        "br-abc",
+    ))
+    .unwrap();
+    r.add_port(&published(
+        "udp",
+        ip("127.0.0.1"),
+        5353,
+        ip("172.18.0.2"),
+        53,
+        "br-abc",
+    ))
+    .unwrap();
     assert_eq!(
         r.take_calls(),
         vec![
@@ -31,8 +45,15 @@ fn port_rules_exact_argv() {
             argv("-t filter -A BERTH -d 172.18.0.2/32 ! -i br-abc -o br-abc -p udp -m udp --dport 53 -j ACCEPT"),
         ]
     );
-    r.remove_port("tcp", ip("0.0.0.0"), 8080, ip("172.18.0.2"), 80, "br-abc")
-        .unwrap();
+    r.remove_port(&published(
+        "tcp",
+        ip("0.0.0.0"),
+        8080,
+        ip("172.18.0.2"),
+        80,
+        "br-abc",
+    ))
+    .unwrap();
     assert_eq!(
         r.take_calls(),
         vec![
@@ -41,8 +62,15 @@ fn port_rules_exact_argv() {
         ]
     );
     // IPv6 bindings are the proxy's alone.
-    r.add_port("tcp", ip("::"), 8080, ip("172.18.0.2"), 80, "br-abc")
-        .unwrap();
+    r.add_port(&published(
+        "tcp",
+        ip("::"),
+        8080,
+        ip("172.18.0.2"),
+        80,
+        "br-abc",
+    ))
+    .unwrap();
     assert!(r.take_calls().is_empty());
 }
 
@@ -184,11 +212,11 @@ fn two_bindings_to_one_container_port_each_own_their_rule() {
     let r = Recorder::new();
     r.setup().unwrap();
     let c = ip("172.18.0.2");
-    r.add_port("tcp", ip("0.0.0.0"), 8080, c, 80, "br-a")
+    r.add_port(&published("tcp", ip("0.0.0.0"), 8080, c, 80, "br-a"))
         .unwrap();
-    r.add_port("tcp", ip("0.0.0.0"), 8081, c, 80, "br-a")
+    r.add_port(&published("tcp", ip("0.0.0.0"), 8081, c, 80, "br-a"))
         .unwrap();
-    r.remove_port("tcp", ip("0.0.0.0"), 8080, c, 80, "br-a")
+    r.remove_port(&published("tcp", ip("0.0.0.0"), 8080, c, 80, "br-a"))
         .unwrap();
     let accepts = r
         .dump("filter")
@@ -204,8 +232,15 @@ fn teardown_removes_everything_and_leftovers_show_before() {
     r.setup().unwrap();
     r.add_network(&bridge("br-a", "172.18.0.0/16", false, true))
         .unwrap();
-    r.add_port("tcp", ip("0.0.0.0"), 8080, ip("172.18.0.2"), 80, "br-a")
-        .unwrap();
+    r.add_port(&published(
+        "tcp",
+        ip("0.0.0.0"),
+        8080,
+        ip("172.18.0.2"),
+        80,
+        "br-a",
+    ))
+    .unwrap();
     // Someone else's rule in a built-in chain stays.
     r.iptables(&argv("-t nat -A POSTROUTING -o eth9 -j MASQUERADE"))
         .unwrap();

@@ -155,16 +155,23 @@ fn real_rules_in_a_netns() {
         .unwrap();
     fw.add_network(&bridge("berth-t1", "10.213.1.0/24", true, false))
         .unwrap();
-    fw.add_port("tcp", ip("0.0.0.0"), 8080, ip("10.213.0.2"), 80, "berth-t0")
-        .unwrap();
-    fw.add_port(
+    fw.add_port(&published(
+        "tcp",
+        ip("0.0.0.0"),
+        8080,
+        ip("10.213.0.2"),
+        80,
+        "berth-t0",
+    ))
+    .unwrap();
+    fw.add_port(&published(
         "udp",
         ip("127.0.0.1"),
         5353,
         ip("10.213.0.2"),
         53,
         "berth-t0",
-    )
+    ))
     .unwrap();
     assert_eq!(
         berth_lines(&ns, "nat"),
@@ -187,16 +194,23 @@ fn real_rules_in_a_netns() {
         .unwrap();
     rec.add_network(&bridge("berth-t1", "10.213.1.0/24", true, false))
         .unwrap();
-    rec.add_port("tcp", ip("0.0.0.0"), 8080, ip("10.213.0.2"), 80, "berth-t0")
-        .unwrap();
-    rec.add_port(
+    rec.add_port(&published(
+        "tcp",
+        ip("0.0.0.0"),
+        8080,
+        ip("10.213.0.2"),
+        80,
+        "berth-t0",
+    ))
+    .unwrap();
+    rec.add_port(&published(
         "udp",
         ip("127.0.0.1"),
         5353,
         ip("10.213.0.2"),
         53,
         "berth-t0",
-    )
+    ))
     .unwrap();
     let mut real = berth_lines(&ns, "filter");
     let mut fake = rec.dump("filter");
@@ -205,8 +219,15 @@ fn real_rules_in_a_netns() {
     assert_eq!(real, fake);
     assert_eq!(fw.leftover_rules().unwrap(), rec.leftover_rules().unwrap());
 
-    fw.remove_port("tcp", ip("0.0.0.0"), 8080, ip("10.213.0.2"), 80, "berth-t0")
-        .unwrap();
+    fw.remove_port(&published(
+        "tcp",
+        ip("0.0.0.0"),
+        8080,
+        ip("10.213.0.2"),
+        80,
+        "berth-t0",
+    ))
+    .unwrap();
     fw.remove_network(&bridge("berth-t1", "10.213.1.0/24", true, false))
         .unwrap();
     let nat = berth_lines(&ns, "nat");
@@ -277,8 +298,15 @@ fn real_traffic_through_dnat_forward_and_masquerade() {
 
     // Not published yet: nothing answers on the host's port.
     assert_eq!(client.ask("192.0.2.1", 8080), None);
-    fw.add_port("tcp", ip("0.0.0.0"), 8080, ip("10.213.0.2"), 80, "bbr0")
-        .unwrap();
+    fw.add_port(&published(
+        "tcp",
+        ip("0.0.0.0"),
+        8080,
+        ip("10.213.0.2"),
+        80,
+        "bbr0",
+    ))
+    .unwrap();
     // DNAT keeps the client's address, as with dockerd without the proxy.
     assert_eq!(client.ask("192.0.2.1", 8080).as_deref(), Some("192.0.2.2"));
     // The host reaching its own address goes through OUTPUT's jump.
@@ -286,8 +314,15 @@ fn real_traffic_through_dnat_forward_and_masquerade() {
     // Outgoing from the container: masqueraded behind the host.
     assert_eq!(ctr.ask("192.0.2.2", 9000).as_deref(), Some("192.0.2.1"));
 
-    fw.remove_port("tcp", ip("0.0.0.0"), 8080, ip("10.213.0.2"), 80, "bbr0")
-        .unwrap();
+    fw.remove_port(&published(
+        "tcp",
+        ip("0.0.0.0"),
+        8080,
+        ip("10.213.0.2"),
+        80,
+        "bbr0",
+    ))
+    .unwrap();
     assert_eq!(client.ask("192.0.2.1", 8080), None);
     fw.remove_network(&bridge("bbr0", "10.213.0.0/24", false, true))
         .unwrap();
