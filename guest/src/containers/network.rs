@@ -256,9 +256,10 @@ impl NetworkUsage for Containers {
                 let name = c.name.trim_start_matches('/').to_string();
                 let id = c.id.clone();
                 c.networks
-                    .into_values()
+                    .values()
                     .filter(|ep| ep.network_id == network_id)
-                    .map(move |ep| (id.clone(), name.clone(), ep))
+                    .map(|ep| (id.clone(), name.clone(), ep.clone()))
+                    .collect::<Vec<_>>()
             })
             .collect()
     }

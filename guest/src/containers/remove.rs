@@ -82,7 +82,7 @@ impl Containers {
             }
             reclaimed += self.rw_size(&c);
             self.remove(&c.id, false, false)?;
-            deleted.push(c.id);
+            deleted.push(c.id.clone());
         }
         Ok((deleted, reclaimed))
     }

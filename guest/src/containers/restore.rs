@@ -116,6 +116,7 @@ impl Containers {
             .all()
             .into_iter()
             .filter(|c| c.state.running)
+            .map(|c| Container::clone(&c))
             .collect();
         let mut tasks = tokio::task::JoinSet::new();
         for c in running {

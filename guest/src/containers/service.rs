@@ -129,7 +129,7 @@ impl VolumeUsage for Containers {
             .all()
             .into_iter()
             .filter(|c| c.volumes.iter().any(|v| v.name == volume))
-            .map(|c| c.id)
+            .map(|c| c.id.clone())
             .collect();
         ids.sort();
         ids

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use super::record::Container;
 use crate::errdefs::{Error, Result};
@@ -12,7 +12,10 @@ use crate::fsutil::{atomic_write, ensure_dir};
 
 pub struct ContainerStore {
     root: PathBuf,
-    by_id: RwLock<HashMap<String, Container>>,
+    /// Shared records: a listing takes references, not deep copies (their
+    /// Config and HostConfig are JSON trees; `docker ps -a` over hundreds of
+    /// containers spent most of its time copying them).
+    by_id: RwLock<HashMap<String, Arc<Container>>>,
 }
 
 const RECORD: &str = "config.v2.json";
@@ -27,7 +30,7 @@ impl ContainerStore {
             let path = entry.path().join(RECORD);
             match fs::read(&path).map(|b| serde_json::from_slice::<Container>(&b)) {
                 Ok(Ok(c)) => {
-                    by_id.insert(c.id.clone(), c);
+                    by_id.insert(c.id.clone(), Arc::new(c));
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(file = %path.display(), "ignoring an unreadable container record: {e}")
@@ -59,7 +62,7 @@ impl ContainerStore {
         self.by_id
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(c.id.clone(), c.clone());
+            .insert(c.id.clone(), Arc::new(c.clone()));
         Ok(())
     }
 
@@ -74,7 +77,7 @@ impl ContainerStore {
         ensure_dir(&dir, 0o710)?;
         let bytes = serde_json::to_vec_pretty(c).map_err(|e| Error::system(e.to_string()))?;
         atomic_write(&dir.join(RECORD), &bytes, 0o600)?;
-        map.insert(c.id.clone(), c.clone());
+        map.insert(c.id.clone(), Arc::new(c.clone()));
         Ok(())
     }
 
@@ -90,7 +93,7 @@ impl ContainerStore {
         Ok(())
     }
 
-    pub fn all(&self) -> Vec<Container> {
+    pub fn all(&self) -> Vec<Arc<Container>> {
         self.by_id
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -112,7 +115,7 @@ impl ContainerStore {
     pub fn get(&self, what: &str) -> Result<Container> {
         let map = self.by_id.read().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = map.get(what) {
-            return Ok(c.clone());
+            return Ok(Container::clone(c));
         }
         let name = if what.starts_with('/') {
             what.to_string()
@@ -120,13 +123,13 @@ impl ContainerStore {
             format!("/{what}")
         };
         if let Some(c) = map.values().find(|c| c.name == name) {
-            return Ok(c.clone());
+            return Ok(Container::clone(c));
         }
         let mut hits = map
             .values()
             .filter(|c| !what.is_empty() && c.id.starts_with(what));
         match (hits.next(), hits.next()) {
-            (Some(c), None) => Ok(c.clone()),
+            (Some(c), None) => Ok(Container::clone(c)),
             (Some(_), Some(_)) => Err(Error::invalid(format!(
                 "Multiple IDs found with provided prefix: {what}"
             ))),
