@@ -194,7 +194,7 @@ impl Session {
         let detach = self.detach;
         let input = async move {
             if !self.stdin {
-                return std::future::pending::<()>().await;
+                return InputEnd::Closed;
             }
             let mut keys = DetachMatcher::new(detach);
             let mut buf = vec![0u8; 32 * 1024];
@@ -208,20 +208,49 @@ impl Session {
                     break;
                 }
                 if detached {
-                    return;
+                    return InputEnd::Detached;
                 }
             }
             // The client's input ended: tell the shim (stdin closes if the
-            // container asked for that), and keep the output flowing.
+            // container asked for that); the output keeps flowing.
             let _ = shim_wr.shutdown().await;
-            std::future::pending::<()>().await
+            InputEnd::Closed
         };
-        tokio::select! {
-            _ = output => {}
-            _ = input => {}
+        tokio::pin!(output, input);
+        let mut input_open = true;
+        loop {
+            tokio::select! {
+                _ = &mut output => {
+                    // The client has the last output and EOF. Keep taking
+                    // what it still sends (a terminal's last keystrokes)
+                    // until it closes: a socket closed with unread input
+                    // resets the connection, and the client would report
+                    // that instead of the exit code.
+                    if input_open {
+                        let _ = tokio::time::timeout(CLOSE_GRACE, &mut input).await;
+                    }
+                    return;
+                }
+                end = &mut input, if input_open => match end {
+                    InputEnd::Detached => return,
+                    InputEnd::Closed => input_open = false,
+                },
+            }
         }
     }
 }
+
+/// How a session's input side ended.
+enum InputEnd {
+    /// EOF, an error, or no input asked for.
+    Closed,
+    /// The client typed the detach keys.
+    Detached,
+}
+
+/// After the output ended, how long the input is drained waiting for the
+/// client to close.
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// docker's `--detach-keys` format: comma-separated keys, each a single
 /// character or `ctrl-<value>`; empty means the default `ctrl-p,ctrl-q`.

@@ -12,6 +12,9 @@ const SIGKILL: i32 = 9;
 const SIGTERM: i32 = 15;
 /// After SIGKILL, how long to wait for the runtime to report the exit.
 const KILL_WAIT: Duration = Duration::from_secs(30);
+/// How long a kill waits for a start under way before it finds the
+/// container not running.
+const START_WAIT: Duration = Duration::from_secs(10);
 
 impl Containers {
     /// Returns `NotModified` if the container was not running.
@@ -87,12 +90,20 @@ impl Containers {
     }
 
     pub async fn kill(self: &Arc<Self>, what: &str, signal: Option<&str>) -> Result<()> {
-        let c = self.store.get(what)?;
+        let mut c = self.store.get(what)?;
         let sig = match signal.filter(|s| !s.is_empty()) {
             Some(s) => parse_signal(s)?,
             None => SIGKILL,
         };
         let live = self.live(&c.id);
+        if !c.state.running {
+            // A start may be under way: its process runs, and prints, a
+            // moment before the record says so, and `docker run` forwards
+            // the signals it gets from then on. Let that start finish.
+            if let Ok(_op) = tokio::time::timeout(START_WAIT, live.op.lock()).await {
+                c = self.store.get(&c.id)?;
+            }
+        }
         if !c.state.running {
             if c.state.restarting && live.cancel_restart() {
                 live.set_manual_stop(true);
