@@ -170,13 +170,13 @@ class Engine:
         return time.perf_counter() - t0
 
     def shim_pids(self) -> list[int]:
-        """berthd: its `berthd shim` processes; dockerd: the containerd-shims of its containerd."""
+        """berthd: its `berth-shim` processes; dockerd: the containerd-shims of its containerd."""
         out = []
         for pid in procs.processes_mentioning(str(self.tmp)):
             argv = cmdline(pid)
             if not argv:
                 continue
-            if self.kind == "berthd" and len(argv) > 1 and argv[1] == "shim":
+            if self.kind == "berthd" and Path(argv[0]).name == "berth-shim":
                 out.append(pid)
             elif self.kind == "dockerd" and "containerd-shim" in Path(argv[0]).name:
                 out.append(pid)

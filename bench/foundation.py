@@ -82,15 +82,17 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def private_berthd(root: Path, given: str | None) -> Path:
-    """A private copy of berthd (`given`, else a fresh release build) in `root`: the shims
-    re-execute it, and a rebuild during the run (others build in this tree) must not change
-    what is measured."""
+    """A private copy of berthd (`given`, else a fresh release build) in `root`, with the static
+    berth-shim (scripts/build-shim.sh) beside it: the shims run `berthd runtime`, and a rebuild
+    during the run (others build in this tree) must not change what is measured."""
     binary = root / "berthd"
     if given:
         shutil.copy2(given, binary)
     else:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "berthd"], cwd=REPO, check=True)
         shutil.copy2(REPO / "target/release/berthd", binary)
+    subprocess.run(["bash", "scripts/build-shim.sh", str(root)], cwd=REPO, check=True,
+                   stdout=subprocess.DEVNULL)
     return binary
 
 

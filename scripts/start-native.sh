@@ -47,7 +47,8 @@ say "building berthd (release)"
 cargo build --release --locked -p berthd -p berth-host
 install -m 0755 target/release/berthd /usr/local/bin/berthd
 install -m 0755 target/release/berth /usr/local/bin/berth
-say "building berth-container-init (for --init)"
+say "building berth-shim (next to berthd) and berth-container-init (for --init)"
+bash scripts/build-shim.sh /usr/local/bin >/dev/null
 bash scripts/build-init.sh target/release /usr/local/libexec/berth >/dev/null
 
 if [ ! -e "$CONFIG" ]; then

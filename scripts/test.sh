@@ -22,8 +22,6 @@ else
 fi
 echo "test: cargo build"
 cargo build --workspace --locked
-echo "test: berth-container-init (static, next to berthd)"
-bash scripts/build-init.sh "${CARGO_TARGET_DIR:-target}/debug" >/dev/null
 if cargo clippy --version >/dev/null 2>&1; then
   echo "test: cargo clippy"
   cargo clippy --workspace --locked --all-targets -- -D warnings
@@ -32,6 +30,9 @@ else
 fi
 echo "test: cargo test"
 cargo test --workspace --locked
+echo "test: berth-container-init and berth-shim (static, next to berthd, over what cargo put there)"
+bash scripts/build-init.sh "${CARGO_TARGET_DIR:-target}/debug" >/dev/null
+bash scripts/build-shim.sh "${CARGO_TARGET_DIR:-target}/debug" >/dev/null
 echo "test: guest image (vm-images/build.sh; cached)"
 bash vm-images/build.sh
 echo "test: desktop app (deps, unit tests, Tauri build into target/desktop)"

@@ -52,6 +52,11 @@ if [ ! -x "$CONTAINER_INIT" ]; then
   say "building berth-container-init"
   CONTAINER_INIT=$(cd "$ROOT" && realpath "$(bash scripts/build-init.sh)")
 fi
+SHIM=$(dirname "$BERTHD")/berth-shim
+if [ ! -x "$SHIM" ]; then
+  say "building berth-shim"
+  SHIM=$(cd "$ROOT" && realpath "$(bash scripts/build-shim.sh)")
+fi
 
 # --- the kernel: the newest 6.1 cloud image the archive offers, cached ---
 pick_kernel() {
@@ -80,7 +85,7 @@ KDEB=$(ls "$CACHE"/"$KPKG"_*.deb)
 
 # --- up to date? The inputs: this recipe, the binaries, the kernel, the packages copied in ---
 pkg_versions=$(dpkg-query -W -f='${Package}=${Version}\n' busybox-static e2fsprogs iptables libseccomp2 ca-certificates libc6 libgcc-s1 2>/dev/null)
-inputs=$( { sha256sum "$0" "$ROOT/vm-images/modules.txt" "$BERTHD" "$VM_INIT" "$CONTAINER_INIT" "$KDEB" | awk '{print $1}'; echo "$pkg_versions"; } | sha256sum | awk '{print $1}')
+inputs=$( { sha256sum "$0" "$ROOT/vm-images/modules.txt" "$BERTHD" "$VM_INIT" "$CONTAINER_INIT" "$SHIM" "$KDEB" | awk '{print $1}'; echo "$pkg_versions"; } | sha256sum | awk '{print $1}')
 if [ -f "$OUT/manifest.json" ] && [ -f "$OUT/vmlinuz" ] && [ -f "$OUT/initramfs.img" ] \
    && grep -q "\"inputs_sha256\": \"$inputs\"" "$OUT/manifest.json"; then
   say "up to date ($OUT)"
@@ -101,6 +106,7 @@ install -m 0755 "$VM_INIT" init
 strip --strip-debug init
 install -m 0755 "$BERTHD" usr/bin/berthd
 strip --strip-debug usr/bin/berthd
+install -m 0755 "$SHIM" usr/bin/berth-shim
 install -m 0755 "$CONTAINER_INIT" usr/libexec/berth/berth-container-init
 
 # busybox first, every applet a link to it; real tools copied after replace their links.

@@ -28,17 +28,11 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    // `berthd shim <bundle>`: the per-container shim berthd starts itself.
-    // Checked before anything else runs, so the shim stays single-threaded.
+    // `berthd runtime …`: the runc-compatible runtime the container shims
+    // run. Checked before anything else runs, so it stays single-threaded.
     let mut args = std::env::args_os();
-    if args.nth(1).is_some_and(|a| a == "shim") {
-        return match args.next() {
-            Some(bundle) => containers::shim::server::main(std::path::Path::new(&bundle)),
-            None => {
-                eprintln!("usage: berthd shim <bundle>  (started by berthd itself)");
-                ExitCode::from(2)
-            }
-        };
+    if args.nth(1).is_some_and(|a| a == "runtime") {
+        return containers::runtime::cli::main(args);
     }
     let matches = cli::Flags::command().get_matches();
     let flags = match cli::Flags::from_arg_matches(&matches) {

@@ -1,16 +1,24 @@
-//! The per-container shim: berthd re-executed as `berthd shim <bundle>`.
+//! The per-container shim (`berth-shim <bundle>`), and what berthd shares
+//! with it.
 //!
-//! The shim is the container's parent for its whole life (libcontainer makes
-//! the container's init a child of the process that creates it): it owns the
-//! process's stdio (pipes, or a pty with `-t`), writes the log, reaps the
-//! process and records its exit in the bundle (`exit.json`), and serves
-//! attach, exec, resize, kill and wait to berthd over a Unix socket
-//! ([`protocol`]). It does not depend on berthd staying up: containers keep
-//! running, and logging, across a daemon restart.
+//! The shim is the container's parent for its whole life: it is a child
+//! subreaper, so the container's init becomes its child when the runtime
+//! process that created it exits. It owns the process's stdio (pipes, or a
+//! pty with `-t`), writes the log, reaps the process and records its exit in
+//! the bundle (`exit.json`), and serves attach, exec, resize, kill and wait
+//! to berthd over a Unix socket ([`protocol`]). It does not depend on berthd
+//! staying up: containers keep running, and logging, across a daemon restart.
+//!
+//! The library half is what both sides need: the settings berthd hands a
+//! shim ([`ShimConfig`]), the [`protocol`], the container log format
+//! ([`logs`]: the shim writes, berthd reads), and the small helpers those
+//! use.
 
-pub mod client;
+pub mod clock;
+pub mod fsutil;
+pub mod logs;
 pub mod protocol;
-pub mod server;
+pub mod stdio;
 
 use std::path::{Path, PathBuf};
 
@@ -31,10 +39,10 @@ pub struct ShimConfig {
     pub log_config: serde_json::Value,
     /// `data-root/containers/<id>`, where the log files live.
     pub container_dir: PathBuf,
-    /// A runc-compatible binary to run the container with, instead of the
-    /// linked-in runtime.
-    #[serde(default)]
-    pub runtime: Option<RuntimeBinary>,
+    /// The runc-compatible runtime to run the container with: berthd itself
+    /// (`berthd runtime`, youki's libcontainer linked in) or a binary from
+    /// daemon.json's `runtimes`.
+    pub runtime: RuntimeBinary,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

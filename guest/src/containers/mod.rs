@@ -13,7 +13,7 @@ pub mod exec;
 pub mod executable;
 pub mod health;
 pub mod live;
-pub mod logs;
+pub use berth_shim::logs;
 pub mod monitor;
 pub mod names;
 pub mod network;

@@ -86,7 +86,17 @@ impl Containers {
             stdin_once: c.config["StdinOnce"].as_bool().unwrap_or(false),
             log_config: self.log_config(&c),
             container_dir: self.store.dir(&c.id),
-            runtime: self.runtime_binary(&c),
+            runtime: match self.runtime_binary(&c) {
+                Some(rt) => rt,
+                None => match shim::builtin_runtime() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = self.unprepare(&c);
+                        let e = Error::system(format!("cannot find berthd's own binary: {e}"));
+                        return Err(self.start_failed(&c, e));
+                    }
+                },
+            },
         };
         let client = match self.spawn_shim(&cfg).await {
             Ok(client) => client,

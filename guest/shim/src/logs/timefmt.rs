@@ -18,7 +18,7 @@ pub(super) fn now() -> (i64, u32) {
 /// fixed-width fraction (`2006-01-02T15:04:05.000000000Z07:00`), not with
 /// RFC3339Nano, so every prefix has the same width.
 pub fn format_timestamp(unix: (i64, u32)) -> String {
-    use crate::timefmt::{civil, write_seconds};
+    use crate::clock::{civil, write_seconds};
     let t = civil(unix);
     let mut out = String::with_capacity(30);
     write_seconds(&mut out, t);

@@ -161,7 +161,7 @@ impl Sink {
             self.rotate()?;
         }
         self.buf.clear();
-        let time = crate::timefmt::go_rfc3339_nano(stamp);
+        let time = crate::clock::go_rfc3339_nano(stamp);
         encode::entry(&mut self.buf, stream, line, newline, &time);
         // One write per entry, so readers rarely see half of one.
         match self.file.write_all(&self.buf) {

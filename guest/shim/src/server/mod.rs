@@ -1,9 +1,9 @@
-//! The shim process (`berthd shim <bundle>`).
+//! The shim process (`berth-shim <bundle>`).
 //!
 //! It runs on a current-thread tokio runtime and never starts another
-//! thread (no `spawn_blocking`, no `tokio::fs`, no `tokio::process`): the
-//! runtime's `clone3` for the container and for each exec must happen in a
-//! single-threaded process (see `containers::runtime`).
+//! thread (no `spawn_blocking`, no `tokio::fs`, no `tokio::process`): one
+//! thread is the smallest process, and the runtime it runs for the
+//! container and for each exec is a separate process it waits for.
 //!
 //! Life: bind the socket, say `ready` on stdout, wait for `start`, run the
 //! container, pump its output into the log and to attached clients, reap it,
@@ -30,10 +30,9 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
 use self::proc::Proc;
-use super::protocol::{self, ExitInfo, Request, Response};
-use super::{ShimConfig, CONFIG_FILE, EXIT_FILE};
-use crate::containers::logs::{LogConfig, LogWriter};
-use crate::containers::runtime;
+use berth_shim::logs::{LogConfig, LogWriter};
+use berth_shim::protocol::{self, ExitInfo, Request, Response};
+use berth_shim::{ShimConfig, CONFIG_FILE, EXIT_FILE};
 
 /// How long berthd has to send `start` before the shim gives up.
 const START_DEADLINE: Duration = Duration::from_secs(120);
@@ -50,7 +49,7 @@ pub fn main(bundle: &Path) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!(
-                "berthd shim: cannot read {}: {e}",
+                "berth-shim: cannot read {}: {e}",
                 bundle.join(CONFIG_FILE).display()
             );
             return ExitCode::from(1);
@@ -60,11 +59,11 @@ pub fn main(bundle: &Path) -> ExitCode {
     // bundle's path; nothing else here depends on the working directory.
     // A runtime binary's processes are reparented here when it exits.
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-        eprintln!("berthd shim: cannot become a subreaper: {e}");
+        eprintln!("berth-shim: cannot become a subreaper: {e}");
         return ExitCode::from(1);
     }
     if let Err(e) = std::env::set_current_dir(bundle) {
-        eprintln!("berthd shim: cannot enter {}: {e}", bundle.display());
+        eprintln!("berth-shim: cannot enter {}: {e}", bundle.display());
         return ExitCode::from(1);
     }
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -73,7 +72,7 @@ pub fn main(bundle: &Path) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("berthd shim: cannot start the event loop: {e}");
+            eprintln!("berth-shim: cannot start the event loop: {e}");
             return ExitCode::from(1);
         }
     };
@@ -81,7 +80,7 @@ pub fn main(bundle: &Path) -> ExitCode {
     match local.block_on(&rt, run(cfg)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("berthd shim: {e}");
+            eprintln!("berth-shim: {e}");
             ExitCode::from(1)
         }
     }
@@ -100,7 +99,7 @@ pub(super) struct Shim {
     log: Rc<RefCell<Option<LogWriter>>>,
     /// The init process's stdio, made before anyone attaches so that input
     /// sent before the start waits in the pipe.
-    init_io: RefCell<Option<runtime::ProcessIo>>,
+    init_io: RefCell<Option<berth_shim::stdio::ProcessIo>>,
 }
 
 async fn run(cfg: ShimConfig) -> Result<(), String> {
@@ -206,20 +205,22 @@ fn reap(shim: &Rc<Shim>) {
 async fn finish(shim: Rc<Shim>, code: i32) {
     let _ = tokio::time::timeout(OUTPUT_GRACE, shim.init.output_drained()).await;
     if let Some(mut log) = shim.log.borrow_mut().take() {
-        let _ = log.flush_partial(crate::containers::logs::Stream::Stdout);
-        let _ = log.flush_partial(crate::containers::logs::Stream::Stderr);
+        let _ = log.flush_partial(berth_shim::logs::Stream::Stdout);
+        let _ = log.flush_partial(berth_shim::logs::Stream::Stderr);
     }
     let info = ExitInfo {
         code,
-        finished_at: crate::timefmt::now_rfc3339(),
+        finished_at: berth_shim::clock::now_rfc3339(),
         oom_killed: oom_killed(&shim.cfg),
     };
     let path = shim.cfg.bundle.join(EXIT_FILE);
-    if let Err(e) =
-        crate::fsutil::atomic_write(&path, &serde_json::to_vec(&info).unwrap_or_default(), 0o600)
-    {
+    if let Err(e) = berth_shim::fsutil::atomic_write(
+        &path,
+        &serde_json::to_vec(&info).unwrap_or_default(),
+        0o600,
+    ) {
         eprintln!(
-            "berthd shim: cannot record the exit in {}: {e}",
+            "berth-shim: cannot record the exit in {}: {e}",
             path.display()
         );
     }
@@ -358,16 +359,11 @@ fn start(shim: &Rc<Shim>) -> Response {
     // A runtime state left by a shim that was killed mid-start would make
     // the create fail ("container already exists"); nothing else owns it.
     delete_runtime_state(cfg);
-    let created = match &cfg.runtime {
-        Some(rt) => runc::create_and_start(rt, &cfg.id, &cfg.bundle, &cfg.state_root, io),
-        None => runtime::create_and_start(&cfg.id, &cfg.bundle, &cfg.state_root, io)
-            .map_err(|e| e.to_string()),
-    };
-    match created {
+    match runc::create_and_start(&cfg.runtime, &cfg.id, &cfg.bundle, &cfg.state_root, io) {
         Ok(pid) => {
             shim.init.pid.set(pid);
             if let Err(e) = shim.init.start_pumps(shim.log.clone()) {
-                eprintln!("berthd shim: {e}");
+                eprintln!("berth-shim: {e}");
             }
             Response {
                 pid: Some(pid),
@@ -379,7 +375,7 @@ fn start(shim: &Rc<Shim>) -> Response {
             // Nothing runs: end the shim once berthd has read the error.
             let info = ExitInfo {
                 code: 128,
-                finished_at: crate::timefmt::now_rfc3339(),
+                finished_at: berth_shim::clock::now_rfc3339(),
                 oom_killed: false,
             };
             let exit = shim.exit.clone();
@@ -394,14 +390,7 @@ fn start(shim: &Rc<Shim>) -> Response {
 
 /// Removes the container's runtime state and cgroups, killing what is left.
 fn delete_runtime_state(cfg: &ShimConfig) {
-    match &cfg.runtime {
-        Some(rt) => runc::delete(rt, &cfg.id, &cfg.state_root),
-        None => {
-            if let Err(e) = runtime::delete(&cfg.id, &cfg.state_root, true) {
-                eprintln!("berthd shim: {e}");
-            }
-        }
-    }
+    runc::delete(&cfg.runtime, &cfg.id, &cfg.state_root);
 }
 
 fn kill(shim: &Shim, signal: i32) -> Response {
@@ -428,7 +417,7 @@ fn exec(shim: &Rc<Shim>, req: &protocol::ExecRequest, proc: &Rc<Proc>) -> Result
     let tty = req.process["terminal"].as_bool().unwrap_or(false);
     let file = format!("exec-{}.json", req.id);
     let path = shim.cfg.bundle.join(&file);
-    crate::fsutil::atomic_write(
+    berth_shim::fsutil::atomic_write(
         &path,
         &serde_json::to_vec(&req.process).map_err(|e| e.to_string())?,
         0o600,
@@ -438,10 +427,7 @@ fn exec(shim: &Rc<Shim>, req: &protocol::ExecRequest, proc: &Rc<Proc>) -> Result
         .prepare_io(tty, req.stdin, &shim.cfg.bundle)
         .map_err(|e| format!("cannot set up the exec's stdio: {e}"))?;
     let cfg = &shim.cfg;
-    let result = match &cfg.runtime {
-        Some(rt) => runc::exec(rt, &cfg.id, &cfg.state_root, &path, io),
-        None => runtime::exec(&cfg.id, &cfg.state_root, &path, io).map_err(|e| e.to_string()),
-    };
+    let result = runc::exec(&cfg.runtime, &cfg.id, &cfg.state_root, &path, io);
     let _ = std::fs::remove_file(&path);
     let pid = match result {
         Ok(pid) => pid,

@@ -8,15 +8,16 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::fcntl::OFlag;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, watch};
 
 use super::io::{nonblocking, read, recv_fd, set_winsize, write_all};
-use crate::containers::logs::{LogWriter, Stream};
-use crate::containers::runtime::{ProcessIo, Stdio};
-use crate::containers::shim::protocol::{STDERR, STDOUT};
+use berth_shim::logs::{LogWriter, Stream};
+use berth_shim::protocol::{STDERR, STDOUT};
+use berth_shim::stdio::{ProcessIo, Stdio};
 
 pub type Frame = (u8, Vec<u8>);
 
@@ -67,10 +68,9 @@ impl Proc {
     /// or pipes (stdin only when it is kept open).
     pub fn prepare_io(&self, tty: bool, open_stdin: bool, dir: &Path) -> io::Result<ProcessIo> {
         if tty {
-            let name = format!(
-                "console-{}.sock",
-                &uuid::Uuid::new_v4().simple().to_string()[..8]
-            );
+            // Unique among this shim's consoles (the init's and each exec's).
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let name = format!("console-{}.sock", NEXT.fetch_add(1, Ordering::Relaxed));
             let path = dir.join(&name);
             let _ = std::fs::remove_file(&path);
             // Bound by its name in the working directory (the bundle): the
@@ -150,7 +150,7 @@ impl Proc {
             if self.logs {
                 if let Some(w) = log.borrow_mut().as_mut() {
                     if let Err(e) = w.write(log_stream, data) {
-                        eprintln!("berthd shim: cannot write the log: {e}");
+                        eprintln!("berth-shim: cannot write the log: {e}");
                     }
                 }
             }

@@ -1,6 +1,5 @@
-//! A runc-compatible runtime binary (a `runtimes` entry in daemon.json)
-//! instead of the linked-in libcontainer: `create` + `start`, `exec
-//! --detach`, `delete --force`. Its processes are handed to the shim by the
+//! The runc-compatible runtime (`berthd runtime`, or a `runtimes` entry in
+//! daemon.json): `create` + `start`, `exec --detach`, `delete --force`. Its processes are handed to the shim by the
 //! kernel: the shim is a child subreaper, so when the runtime's own process
 //! exits, the container's process becomes the shim's child.
 
@@ -9,8 +8,8 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{Command, Stdio as CmdStdio};
 
-use crate::containers::runtime::ProcessIo;
-use crate::containers::shim::RuntimeBinary;
+use berth_shim::stdio::ProcessIo;
+use berth_shim::RuntimeBinary;
 
 /// `<runtime> [runtimeArgs] --root R --log L --log-format json <sub> [flags]
 /// [--console-socket S] <id>`, with the process's stdio.
@@ -90,7 +89,7 @@ fn quiet() -> Result<ProcessIo, String> {
             .map(OwnedFd::from)
             .map_err(|e| e.to_string())
     };
-    Ok(ProcessIo::Pipes(crate::containers::runtime::Stdio {
+    Ok(ProcessIo::Pipes(berth_shim::stdio::Stdio {
         stdin: None,
         stdout: null()?,
         stderr: null()?,

@@ -8,7 +8,7 @@ use tokio::net::UnixStream;
 use tokio::sync::{mpsc, watch};
 
 use super::proc::{Frame, Proc};
-use crate::containers::shim::protocol::{header, ExitInfo, EXIT};
+use berth_shim::protocol::{header, ExitInfo, EXIT};
 
 /// `init_exit` is the container's exit for attach sessions (published once
 /// it is on disk); exec sessions end when their own process does.

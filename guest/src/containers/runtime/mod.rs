@@ -1,37 +1,36 @@
 //! The OCI runtime step, linked in: youki's `libcontainer` runs a bundle
 //! (`config.json` + rootfs) with the stdio it is given.
 //!
-//! The interface is deliberately narrow; the per-container shim is its only
-//! caller:
+//! The interface is deliberately narrow; its caller is `berthd runtime`
+//! ([`cli`]), the runc-compatible command the per-container shim runs (the
+//! tests call it directly):
 //!
-//! - [`create_and_start`] creates the container (namespaces, cgroup,
-//!   mounts, seccomp…) and starts its process; it returns the process's pid.
-//! - [`wait`] collects that process's exit status. libcontainer makes the
-//!   container's init process a **child of the calling process** (its
-//!   intermediate process clones init with `CLONE_PARENT`), so only the
-//!   process that called [`create_and_start`] can `waitpid` it: the shim must
-//!   be that process, and it must stay alive for the container's lifetime.
+//! - [`create`] creates the container (namespaces, cgroup, mounts,
+//!   seccomp…) with its process waiting to be started, and returns the
+//!   process's pid; [`start`] lets it run; [`create_and_start`] does both.
+//!   libcontainer makes the container's init process a **child of the
+//!   calling process** (its intermediate process clones init with
+//!   `CLONE_PARENT`). `berthd runtime create` exits right after, and the
+//!   kernel hands init to the nearest child subreaper: the shim, which reaps
+//!   it. (In tests the caller reaps it with [`wait`].)
+//! - [`exec`] starts another process in a running container, the same way.
 //! - [`kill`] signals the container's init process.
 //! - [`delete`] removes what the runtime created (the cgroup, its state
 //!   directory); with `force` it first kills a container still running.
 //!
-//! The caller should be single-threaded when it calls [`create_and_start`]:
-//! libcontainer clones with the raw `clone3` syscall, which does not run the
-//! `pthread_atfork` handlers, and the child allocates; in a multi-threaded
-//! process a lock held by another thread at that moment would never be
-//! released in the child. A freshly re-executed shim that calls this before
-//! starting any runtime threads is the safe shape.
+//! The caller should be single-threaded when it calls [`create`] or
+//! [`exec`]: libcontainer clones with the raw `clone3` syscall, which does
+//! not run the `pthread_atfork` handlers, and the child allocates; in a
+//! multi-threaded process a lock held by another thread at that moment would
+//! never be released in the child. `berthd runtime`, a fresh process that
+//! starts no threads, is the safe shape.
 //!
 //! State lives in `state_root/<id>/` (libcontainer's `state.json`, the
-//! spec it runs from and the start notification socket).
-//!
-//! Terminals (`Tty: true`) are not wired yet: libcontainer supports runc's
-//! console-socket protocol (`ContainerBuilder::with_console_socket`), in
-//! which the container's init opens the pty inside the container and sends
-//! its master end over a Unix socket; the shim will listen on a socket in its
-//! own directory, receive the master with `SCM_RIGHTS`, relay it and apply
-//! resizes with `TIOCSWINSZ`.
+//! spec it runs from and the start notification socket). Terminals use
+//! runc's console-socket protocol: the container's init opens a pty inside
+//! the container and sends its master end to the socket the shim listens on.
 
+pub mod cli;
 #[cfg(test)]
 mod wait;
 
@@ -55,25 +54,7 @@ use oci_spec::runtime::Spec;
 #[cfg(test)]
 pub use wait::{wait, Exit};
 
-/// The container process's standard streams. Each descriptor is moved into
-/// the container (dup'd onto 0, 1 and 2 in its init process) and closed in
-/// the caller once the container exists, so a reader of a pipe sees EOF when
-/// the container (and everything it spawned) has closed it.
-pub struct Stdio {
-    /// `None` = `/dev/null` (never the caller's own stdin).
-    pub stdin: Option<OwnedFd>,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
-}
-
-/// Where the process's standard streams come from.
-pub enum ProcessIo {
-    Pipes(Stdio),
-    /// A terminal: the process opens a pty inside the container and sends
-    /// its master end to this listening Unix socket (runc's console-socket
-    /// protocol; the caller accepts and receives it with `SCM_RIGHTS`).
-    Console(PathBuf),
-}
+pub use berth_shim::stdio::{ProcessIo, Stdio};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -150,18 +131,27 @@ pub fn adjust_for_libcontainer(spec: &mut Spec) {
 }
 
 /// Creates the container described by `bundle/config.json` and starts its
-/// process; returns the process's pid (in the caller's pid namespace), a
-/// child of the caller to be reaped with [`wait`].
+/// process; returns the process's pid (in the caller's pid namespace).
 ///
 /// On failure nothing is left behind: libcontainer removes the cgroup and
 /// the state directory of a container it failed to create, and a container
 /// created but not started is deleted here.
+#[cfg(test)]
 pub fn create_and_start(
     id: &str,
     bundle: &Path,
     state_root: &Path,
     io: ProcessIo,
 ) -> Result<i32, Error> {
+    let pid = create(id, bundle, state_root, io)?;
+    start(id, state_root)?;
+    Ok(pid)
+}
+
+/// Creates the container described by `bundle/config.json`, its process
+/// ready but held until [`start`]; returns the process's pid, a child of
+/// the caller (see the module doc).
+pub fn create(id: &str, bundle: &Path, state_root: &Path, io: ProcessIo) -> Result<i32, Error> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -175,16 +165,28 @@ pub fn create_and_start(
         .validate_id()
         .and_then(|b| b.with_root_path(state_root))
         .map_err(|e| runtime_err("creating container", id, e))?;
-    let mut container = with_io(builder, io)?
+    let container = with_io(builder, io)?
         .as_init(bundle)
         // cgroupfs with the spec's explicit cgroupsPath, never systemd.
         .with_systemd(false)
-        // Detached: the caller gets control back once the process exists;
-        // it is still the caller's child (see the module doc).
+        // Detached: the caller gets control back once the process exists.
         .with_detach(true)
         .build()
         .map_err(|e| runtime_err("creating container", id, e))?;
+    container
+        .pid()
+        .map(|p| p.as_raw())
+        .ok_or_else(|| Error::Runtime {
+            op: "creating container",
+            id: id.to_string(),
+            message: "the runtime recorded no pid".into(),
+        })
+}
 
+/// Lets a created container's process run. If that fails the container is
+/// deleted.
+pub fn start(id: &str, state_root: &Path) -> Result<(), Error> {
+    let mut container = load(id, state_root)?;
     if let Err(e) = container.start() {
         let err = runtime_err("starting container", id, e);
         if let Err(cleanup) = container.delete(true) {
@@ -192,14 +194,7 @@ pub fn create_and_start(
         }
         return Err(err);
     }
-    container
-        .pid()
-        .map(|p| p.as_raw())
-        .ok_or_else(|| Error::Runtime {
-            op: "starting container",
-            id: id.to_string(),
-            message: "the runtime recorded no pid".into(),
-        })
+    Ok(())
 }
 
 /// Starts another process in the running container `id`, described by the

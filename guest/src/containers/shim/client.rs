@@ -84,22 +84,18 @@ impl ShimClient {
     }
 }
 
-/// Starts `berthd shim <bundle>` in its own session (so a signal to
+/// Starts `berth-shim <bundle>` in its own session (so a signal to
 /// berthd's process group never reaches it) and waits until it listens.
 /// Its stderr goes to `log`.
 pub async fn spawn(bundle: &Path, log_path: &Path) -> io::Result<()> {
-    // berthd's own image even when its file was replaced (an upgrade, a
-    // rebuild): the path would then name the new binary, or nothing.
-    let exe = Path::new("/proc/self/exe");
+    let exe = super::shim_binary()?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
         .open(log_path)?;
-    let mut cmd = tokio::process::Command::new(exe);
-    cmd.arg0("berthd")
-        .arg("shim")
-        .arg(bundle)
+    let mut cmd = tokio::process::Command::new(&exe);
+    cmd.arg(bundle)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))

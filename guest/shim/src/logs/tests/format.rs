@@ -1,7 +1,7 @@
 use super::super::reader::decode;
 use super::super::timefmt::parse_rfc3339;
 use super::super::{encode, format_timestamp, parse_time_param, Stream};
-use crate::timefmt::go_rfc3339_nano as format_rfc3339_nano;
+use crate::clock::go_rfc3339_nano as format_rfc3339_nano;
 
 fn encoded(line: &[u8], newline: bool) -> String {
     let mut out = Vec::new();
