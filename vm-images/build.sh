@@ -6,7 +6,9 @@
 #                       their libraries, CA certificates (cpio newc, zstd)
 #   OUT/manifest.json   {"version", "kernel", "berthd_sha256", "inputs_sha256", ...}
 # Usage: bash vm-images/build.sh [OUT_DIR]      (default vm-images/out)
-# Env:   BERTHD=path/to/berthd (default target/debug/berthd, built if missing)
+# Env:   BERTH_VM_PROFILE=debug|release (default debug: the tests' build; release for a
+#          shipped image and for benchmarks), the cargo profile of berthd and berth-vm-init
+#        BERTHD=path/to/berthd (default target/PROFILE/berthd, built if missing)
 # A second run with the same inputs only checks and says "up to date".
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,7 +19,13 @@ CACHE=$OUT/cache
 mkdir -p "$CACHE"
 TARGET_DIR=$(cd "$ROOT" && realpath -m "${CARGO_TARGET_DIR:-target}")
 BERTHD_SET=${BERTHD:+1}
-BERTHD=$(realpath -m "${BERTHD:-$TARGET_DIR/debug/berthd}")
+PROFILE=${BERTH_VM_PROFILE:-debug}
+case "$PROFILE" in
+  debug) CARGO_PROFILE_FLAG=() ;;
+  release) CARGO_PROFILE_FLAG=(--release) ;;
+  *) echo "vm-images: BERTH_VM_PROFILE must be debug or release, not $PROFILE" >&2; exit 1 ;;
+esac
+BERTHD=$(realpath -m "${BERTHD:-$TARGET_DIR/$PROFILE/berthd}")
 KERNEL_SERIES=6.1
 # Everything in the archive gets this time stamp: same inputs, same bytes.
 EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
@@ -42,11 +50,11 @@ fi
 if [ ! -x "$BERTHD" ]; then
   [ -z "$BERTHD_SET" ] || die "BERTHD=$BERTHD is not an executable"
   say "building berthd"
-  (cd "$ROOT" && cargo build --quiet --locked -p berthd)
+  (cd "$ROOT" && cargo build --quiet --locked "${CARGO_PROFILE_FLAG[@]}" -p berthd)
 fi
 say "building berth-vm-init"
-(cd "$ROOT" && cargo build --quiet --locked -p berth-vm-init)
-VM_INIT=$TARGET_DIR/debug/berth-vm-init
+(cd "$ROOT" && cargo build --quiet --locked "${CARGO_PROFILE_FLAG[@]}" -p berth-vm-init)
+VM_INIT=$TARGET_DIR/$PROFILE/berth-vm-init
 CONTAINER_INIT=$(dirname "$BERTHD")/berth-container-init
 if [ ! -x "$CONTAINER_INIT" ]; then
   say "building berth-container-init"

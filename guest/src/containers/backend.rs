@@ -178,7 +178,8 @@ impl ContainerBackend for ContainerService {
         archive: BodyStream,
     ) -> Result<()> {
         // Read on the blocking thread that extracts, as it arrives.
-        let body = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(archive));
-        self.0.extract_to_dir(id, path, opts, body).await
+        let (body, feed) = crate::task::body_reader(archive);
+        let (_, done) = tokio::join!(feed, self.0.extract_to_dir(id, path, opts, body));
+        done
     }
 }

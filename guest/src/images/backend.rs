@@ -17,7 +17,6 @@ use super::service::Images;
 use crate::api::images::{BodyStream, Filters, ImageBackend, ImportParams};
 use crate::errdefs::{Error, Result};
 use tokio::sync::mpsc;
-use tokio_util::io::{StreamReader, SyncIoBridge};
 
 pub struct ImageService(pub Arc<Images>);
 
@@ -139,8 +138,9 @@ impl ImageBackend for ImageService {
 
     async fn load(&self, archive: BodyStream) -> Result<Vec<String>> {
         let me = self.0.clone();
-        let mut reader = SyncIoBridge::new(StreamReader::new(archive));
-        blocking(move || drain_on_error(me.load(&mut reader), &mut reader)).await
+        let (mut reader, feed) = crate::task::body_reader(archive);
+        let work = blocking(move || drain_on_error(me.load(&mut reader), &mut reader));
+        tokio::join!(feed, work).1
     }
 
     async fn import(&self, archive: BodyStream, p: ImportParams) -> Result<String> {
@@ -152,14 +152,14 @@ impl ImageBackend for ImageService {
             platform: p.platform.as_deref().map(Platform::parse).transpose()?,
         };
         let me = self.0.clone();
-        let mut reader = SyncIoBridge::new(StreamReader::new(archive));
-        blocking(move || {
+        let (mut reader, feed) = crate::task::body_reader(archive);
+        let work = blocking(move || {
             drain_on_error(
                 me.import(&mut reader, &req).map(|d| d.to_string()),
                 &mut reader,
             )
-        })
-        .await
+        });
+        tokio::join!(feed, work).1
     }
 
     async fn prune(&self, filters: Filters) -> Result<(Vec<ImageDeleteResponseItem>, u64)> {

@@ -35,7 +35,8 @@ pub struct UntarOptions {
     pub owner: Option<(u32, u32)>,
 }
 
-const COPY_BUF: usize = 128 * 1024;
+// One write per 512 KiB of a file: a syscall costs dearly in an emulated VM.
+const COPY_BUF: usize = 512 * 1024;
 
 /// Extracts `input` into the directory at `dest` (a resolved container path).
 /// Returns how many entries were written.

@@ -37,13 +37,21 @@ impl Place<'_> {
         let fd = rfs::openat(self.dir, self.leaf, flags, Mode::from_raw_mode(0o600))
             .map_err(|e| self.err("creating", e))?;
         let mut file = std::fs::File::from(fd);
+        // Whole buffers: the archive arrives in pieces of a few KiB, and a
+        // write per piece costs a syscall each (dearly in an emulated VM).
         loop {
-            let n = match data.read(buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(read_err(e)),
-            };
+            let mut n = 0;
+            while n < buf.len() {
+                match data.read(&mut buf[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(read_err(e)),
+                }
+            }
+            if n == 0 {
+                break;
+            }
             file.write_all(&buf[..n])
                 .map_err(|e| self.err("writing", e))?;
         }
