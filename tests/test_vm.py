@@ -52,6 +52,26 @@ def test_shell_runs_in_the_guest_and_logs_show_its_console(vm):
     assert "berth_vm_init" in logs and "berthd" in logs
 
 
+def test_shell_passes_input_exit_code_and_terminal_size(vm, tmp_path):
+    assert vm.berth("shell", "sh", "-c", "exit 3", check=False).returncode == 3
+    cp = subprocess.run([str(BERTH), "shell", "cat"], input="to the guest\n", capture_output=True, text=True,
+                        env=vm.env(), timeout=120)
+    assert (cp.stdout, cp.returncode) == ("to the guest\n", 0), cp.stderr
+    # In a terminal: the guest's pty starts at the host terminal's size and follows its resizes
+    # (a resize sends SIGWINCH to the foreground `berth shell`, which passes the new size on).
+    guest = ('stty size; i=0; until [ "$(stty size)" = "40 90" ] || [ $i -ge 300 ]; '
+             'do sleep 0.1; i=$((i+1)); done; stty size')
+    run = tmp_path / "run.sh"
+    run.write_text(f"""stty rows 33 cols 101
+(trap '' TTOU; sleep 2; stty rows 40 cols 90 </dev/tty) &
+{BERTH} shell sh -c '{guest}'
+""")
+    cp = subprocess.run(["script", "-qec", f"sh {run}", "/dev/null"], capture_output=True, text=True,
+                        env=vm.env(), timeout=120, input="")
+    lines = cp.stdout.replace("\r", "").split()
+    assert "33 101" in " ".join(lines[:2]) and " ".join(lines[-2:]) == "40 90", cp.stdout
+
+
 def test_pull_from_the_host_registry_and_run(vm):
     vm.docker("pull", "busybox")
     assert vm.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split() == ["busybox:latest"]

@@ -36,7 +36,10 @@ pub enum Header {
     /// Relay datagrams to `127.0.0.1:port` in the guest, each framed as a
     /// big-endian u16 length followed by the payload (see [`write_datagram`]).
     Udp { port: u16 },
-    /// Run a debug process in the guest (for `berth shell`).
+    /// Run a debug process in the guest (for `berth shell`). The stream
+    /// carries the raw bytes both ways, or, when `framed`, [`ExecFrame`]s:
+    /// input, terminal resizes and the end of input towards the guest;
+    /// output and the exit code back.
     Exec {
         argv: Vec<String>,
         #[serde(default)]
@@ -45,6 +48,8 @@ pub enum Header {
         rows: Option<u16>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cols: Option<u16>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        framed: bool,
     },
     /// The control channel: events from the agent, requests from the host.
     Control,
@@ -212,6 +217,75 @@ pub async fn write_json_line<T: Serialize + ?Sized, W: AsyncWrite + Unpin + ?Siz
     w.flush().await
 }
 
+/// One frame of a framed exec stream: a kind byte, a big-endian u32 length,
+/// the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecFrame {
+    /// Towards the guest: the process's input. Back: its output.
+    Data(Vec<u8>),
+    /// Towards the guest: the terminal's new size.
+    Resize { rows: u16, cols: u16 },
+    /// Towards the guest: the input ended.
+    Eof,
+    /// Back: the process ended with this code (128 + the signal if killed).
+    Exit(i32),
+}
+
+/// The largest frame read: bigger ones are a confused peer.
+const MAX_EXEC_FRAME: usize = 1 << 20;
+
+impl ExecFrame {
+    pub async fn write<W: AsyncWrite + Unpin + ?Sized>(&self, w: &mut W) -> io::Result<()> {
+        let (kind, payload): (u8, Vec<u8>) = match self {
+            ExecFrame::Data(d) => (0, d.clone()),
+            ExecFrame::Resize { rows, cols } => {
+                (1, [rows.to_be_bytes(), cols.to_be_bytes()].concat())
+            }
+            ExecFrame::Eof => (2, Vec::new()),
+            ExecFrame::Exit(code) => (3, code.to_be_bytes().to_vec()),
+        };
+        let mut buf = Vec::with_capacity(5 + payload.len());
+        buf.push(kind);
+        buf.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        buf.extend_from_slice(&payload);
+        w.write_all(&buf).await?;
+        w.flush().await
+    }
+
+    /// The next frame; `Ok(None)` on a clean end of stream between frames.
+    pub async fn read<R: AsyncRead + Unpin + ?Sized>(r: &mut R) -> io::Result<Option<ExecFrame>> {
+        let mut head = [0u8; 5];
+        match r.read_exact(&mut head[..1]).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        r.read_exact(&mut head[1..]).await?;
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        if len > MAX_EXEC_FRAME {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("exec frame of {len} bytes exceeds {MAX_EXEC_FRAME}"),
+            ));
+        }
+        let mut payload = vec![0u8; len];
+        r.read_exact(&mut payload).await?;
+        let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed exec frame");
+        Ok(Some(match head[0] {
+            0 => ExecFrame::Data(payload),
+            1 if len == 4 => ExecFrame::Resize {
+                rows: u16::from_be_bytes([payload[0], payload[1]]),
+                cols: u16::from_be_bytes([payload[2], payload[3]]),
+            },
+            2 => ExecFrame::Eof,
+            3 if len == 4 => ExecFrame::Exit(i32::from_be_bytes([
+                payload[0], payload[1], payload[2], payload[3],
+            ])),
+            _ => return Err(bad()),
+        }))
+    }
+}
+
 /// Writes one UDP datagram frame: big-endian u16 length, then the payload.
 pub async fn write_datagram<W: AsyncWrite + Unpin + ?Sized>(
     w: &mut W,
@@ -331,6 +405,17 @@ mod tests {
                     tty: true,
                     rows: Some(24),
                     cols: Some(80),
+                    framed: false,
+                },
+            ),
+            (
+                json!({"open":"exec","argv":["false"],"tty":false,"framed":true}),
+                Header::Exec {
+                    argv: vec!["false".into()],
+                    tty: false,
+                    rows: None,
+                    cols: None,
+                    framed: true,
                 },
             ),
         ];
@@ -348,9 +433,49 @@ mod tests {
                 argv: vec!["ls".into()],
                 tty: false,
                 rows: None,
-                cols: None
+                cols: None,
+                framed: false,
             }
         );
+    }
+
+    #[test]
+    fn exec_frames_round_trip_and_bad_ones_are_refused() {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let frames = [
+                    ExecFrame::Data(b"hello".to_vec()),
+                    ExecFrame::Resize {
+                        rows: 50,
+                        cols: 132,
+                    },
+                    ExecFrame::Eof,
+                    ExecFrame::Exit(-3),
+                    ExecFrame::Data(Vec::new()),
+                ];
+                let mut wire = Vec::new();
+                for f in &frames {
+                    f.write(&mut wire).await.unwrap();
+                }
+                let mut r: &[u8] = &wire;
+                for f in &frames {
+                    assert_eq!(ExecFrame::read(&mut r).await.unwrap().as_ref(), Some(f));
+                }
+                assert_eq!(ExecFrame::read(&mut r).await.unwrap(), None);
+                for bad in [
+                    &[9u8, 0, 0, 0, 0][..],
+                    &[1, 0, 0, 0, 1, 7],
+                    &[0, 255, 255, 255, 255],
+                ] {
+                    let mut r: &[u8] = bad;
+                    assert!(ExecFrame::read(&mut r).await.is_err(), "{bad:?}");
+                }
+                // Cut inside a frame: an error, not a clean end.
+                let mut r: &[u8] = &wire[..3];
+                assert!(ExecFrame::read(&mut r).await.is_err());
+            });
     }
 
     #[test]

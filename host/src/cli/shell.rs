@@ -1,8 +1,10 @@
-//! `berth shell`: a debug shell in the guest (not in a container), through an `exec` stream.
+//! `berth shell`: a debug shell in the guest (not in a container), through a
+//! framed `exec` stream: keys and window resizes go in, output and the exit
+//! code come back, and `berth shell` exits with that code.
 
-use berth_common::vmlink::{self, Header, Reply};
+use berth_common::vmlink::{self, ExecFrame, Header, Reply};
 use std::io::IsTerminal;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub fn run(command: Vec<String>) -> anyhow::Result<i32> {
     let (home, _settings) = super::load()?;
@@ -16,7 +18,7 @@ pub fn run(command: Vec<String>) -> anyhow::Result<i32> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
+    let result = rt.block_on(async {
         let path = home.agent_socket();
         let mut s = tokio::net::UnixStream::connect(&path).await.map_err(|e| {
             anyhow::anyhow!(
@@ -31,6 +33,7 @@ pub fn run(command: Vec<String>) -> anyhow::Result<i32> {
                 tty,
                 rows,
                 cols,
+                framed: true,
             },
         )
         .await?;
@@ -44,15 +47,47 @@ pub fn run(command: Vec<String>) -> anyhow::Result<i32> {
         let (mut r, mut w) = s.into_split();
         let to_guest = tokio::spawn(async move {
             let mut stdin = tokio::io::stdin();
-            let _ = tokio::io::copy(&mut stdin, &mut w).await;
-            let _ = w.shutdown().await;
+            let mut resized =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                let frame = tokio::select! {
+                    n = stdin.read(&mut buf) => match n {
+                        Ok(0) | Err(_) => ExecFrame::Eof,
+                        Ok(n) => ExecFrame::Data(buf[..n].to_vec()),
+                    },
+                    Some(()) = async { resized.as_mut()?.recv().await }, if tty => {
+                        match window_size() {
+                            (Some(rows), Some(cols)) => ExecFrame::Resize { rows, cols },
+                            _ => continue,
+                        }
+                    }
+                };
+                let eof = frame == ExecFrame::Eof;
+                if frame.write(&mut w).await.is_err() || eof {
+                    break;
+                }
+            }
         });
         let mut stdout = tokio::io::stdout();
-        tokio::io::copy(&mut r, &mut stdout).await?;
-        stdout.flush().await?;
+        let mut code = None;
+        while let Some(frame) = ExecFrame::read(&mut r).await? {
+            match frame {
+                ExecFrame::Data(d) => {
+                    stdout.write_all(&d).await?;
+                    stdout.flush().await?;
+                }
+                ExecFrame::Exit(c) => code = Some(c),
+                ExecFrame::Resize { .. } | ExecFrame::Eof => {}
+            }
+        }
         to_guest.abort();
-        Ok(0)
-    })
+        // A stream cut before the exit code: the link or the guest went away.
+        Ok(code.unwrap_or(255))
+    });
+    // Without waiting for the read of stdin still pending on its thread.
+    rt.shutdown_background();
+    result
 }
 
 fn window_size() -> (Option<u16>, Option<u16>) {

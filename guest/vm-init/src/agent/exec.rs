@@ -1,10 +1,12 @@
 //! `{"open":"exec"}`: a debug process in the guest (`berth shell`), with a
 //! pseudo-terminal when asked, its output (stdout and stderr merged) relayed
-//! until it exits.
+//! until it exits: as raw bytes, or framed (`vmlink::ExecFrame`), which also
+//! carries terminal resizes and the exit code.
 
 use super::refuse;
-use berth_common::vmlink::{self, Reply};
+use berth_common::vmlink::{self, ExecFrame, Reply};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::process::Stdio;
@@ -18,6 +20,7 @@ pub async fn serve<S>(
     tty: bool,
     rows: Option<u16>,
     cols: Option<u16>,
+    framed: bool,
 ) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -30,12 +33,15 @@ where
     } else {
         spawn_pipes(&argv)
     };
-    let (mut child, output, input) = match spawned {
+    let (mut child, output, input, pty) = match spawned {
         Ok(parts) => parts,
         Err(e) => return refuse(stream, format!("cannot run {:?}: {e}", argv[0])).await,
     };
     let mut stream = stream;
     vmlink::write_json_line(&mut stream, &Reply::ok()).await?;
+    if framed {
+        return serve_framed(stream, child, output, input, pty, &argv).await;
+    }
     let (mut sr, mut sw) = tokio::io::split(stream);
     let mut input = input;
     let mut output = output;
@@ -63,10 +69,105 @@ where
     result
 }
 
+/// The framed protocol: input, resizes and EOF in; output, then the exit
+/// code, out.
+async fn serve_framed<S>(
+    stream: S,
+    mut child: tokio::process::Child,
+    mut output: Box<dyn AsyncRead + Unpin + Send>,
+    mut input: Box<dyn AsyncWrite + Unpin + Send>,
+    pty: Option<OwnedFd>,
+    argv: &[String],
+) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut sr, mut sw) = tokio::io::split(stream);
+    // The process's end ends the stream, whatever the host still sends.
+    let result = {
+        let to_process = async {
+            while let Some(frame) = ExecFrame::read(&mut sr).await? {
+                match frame {
+                    ExecFrame::Data(d) => input.write_all(&d).await?,
+                    ExecFrame::Resize { rows, cols } => {
+                        if let Some(pty) = &pty {
+                            set_winsize(pty, rows, cols);
+                        }
+                    }
+                    ExecFrame::Eof => break,
+                    ExecFrame::Exit(_) => {}
+                }
+            }
+            input.shutdown().await
+        };
+        let from_process = async {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = output.read(&mut buf).await?;
+                if n == 0 {
+                    return io::Result::Ok(());
+                }
+                ExecFrame::Data(buf[..n].to_vec()).write(&mut sw).await?;
+            }
+        };
+        tokio::pin!(to_process);
+        tokio::pin!(from_process);
+        let mut input_done = false;
+        loop {
+            tokio::select! {
+                r = &mut to_process, if !input_done => {
+                    input_done = true;
+                    if let Err(e) = r { tracing::debug!("exec input: {e}"); }
+                }
+                r = &mut from_process => break r,
+            }
+        }
+    };
+    let code = match tokio::time::timeout(std::time::Duration::from_secs(5), child.wait()).await {
+        Ok(Ok(status)) => {
+            tracing::info!(?argv, ?status, "exec finished");
+            exit_code(status)
+        }
+        _ => {
+            let _ = child.kill().await;
+            137
+        }
+    };
+    ExecFrame::Exit(code).write(&mut sw).await?;
+    sw.shutdown().await?;
+    result
+}
+
+/// A shell's way: the code, or 128 + the signal that ended the process.
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
+}
+
+fn set_winsize(pty: &OwnedFd, rows: u16, cols: u16) {
+    let size = nix::pty::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    nix::ioctl_write_ptr_bad!(tiocswinsz, nix::libc::TIOCSWINSZ, nix::pty::Winsize);
+    // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer; the fd is our pty master.
+    if let Err(e) = unsafe { tiocswinsz(pty.as_raw_fd(), &size) } {
+        tracing::debug!("cannot resize the exec's terminal: {e}");
+    }
+}
+
 type Spawned = (
     tokio::process::Child,
     Box<dyn AsyncRead + Unpin + Send>,
     Box<dyn AsyncWrite + Unpin + Send>,
+    // The pty master, for resizes.
+    Option<OwnedFd>,
 );
 
 fn spawn_pipes(argv: &[String]) -> io::Result<Spawned> {
@@ -87,6 +188,7 @@ fn spawn_pipes(argv: &[String]) -> io::Result<Spawned> {
         child,
         Box::new(output),
         Box::new(CloseOnShutdown(Some(stdin))),
+        None,
     ))
 }
 
@@ -121,12 +223,14 @@ fn spawn_tty(argv: &[String], rows: u16, cols: u16) -> io::Result<Spawned> {
     let child = cmd.spawn()?;
     drop(cmd);
     let master = pty.master;
+    let resizer = master.try_clone()?;
     let reader = pipe::Receiver::from_owned_fd_unchecked(master.try_clone()?)?;
     let writer = pipe::Sender::from_owned_fd_unchecked(master)?;
     Ok((
         child,
         Box::new(PtyReader(reader)),
         Box::new(EofOnShutdown(writer)),
+        Some(resizer),
     ))
 }
 

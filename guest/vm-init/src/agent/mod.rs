@@ -176,7 +176,8 @@ async fn handle_stream(stream: yamux::Stream, agent: Arc<Agent>) {
             tty,
             rows,
             cols,
-        } => exec::serve(stream, argv, tty, rows, cols).await,
+            framed,
+        } => exec::serve(stream, argv, tty, rows, cols, framed).await,
         Header::Control => control::serve(stream, agent).await,
     };
     if let Err(e) = result {
