@@ -212,3 +212,12 @@ def test_exec_it_attach_detach_and_sig_proxy(berthd):
     p.send_signal(15)
     rest = p.communicate(timeout=30)[0]
     assert "got-term" in rest and p.returncode == 7
+
+
+def test_a_missing_shim_is_named_at_start_and_at_run(make_berthd):
+    d = make_berthd(env={"BERTH_SHIM_BINARY": "/nonexistent/berth-shim"})
+    assert "BERTH_SHIM_BINARY=/nonexistent/berth-shim is not a berth-shim binary" in d.log_text()
+    d.docker("pull", "busybox")
+    cp = d.docker("run", "--rm", "busybox", "true", check=False)
+    assert cp.returncode == 125 and "cannot start the container's shim" in cp.stderr, cp.stderr
+    assert "/nonexistent/berth-shim" in cp.stderr

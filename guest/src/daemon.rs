@@ -134,6 +134,10 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
         events: events.clone(),
     });
 
+    // Said once at start rather than discovered at the first `docker run`.
+    if let Err(e) = crate::containers::shim::shim_binary() {
+        tracing::warn!("containers cannot start: {e}");
+    }
     let stop = CancellationToken::new();
     let server = tokio::spawn(listeners.serve(router, stop.clone(), shutdown_grace));
     tracing::info!(

@@ -15,7 +15,17 @@ pub use berth_shim::{
 /// to berthd's own file (as `cargo build` and the VM image put it).
 pub fn shim_binary() -> io::Result<PathBuf> {
     if let Some(p) = std::env::var_os("BERTH_SHIM_BINARY").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
+        let path = PathBuf::from(p);
+        if path.is_file() {
+            return Ok(path);
+        }
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "BERTH_SHIM_BINARY={} is not a berth-shim binary",
+                path.display()
+            ),
+        ));
     }
     let path = own_path()?.with_file_name("berth-shim");
     if path.is_file() {
