@@ -58,7 +58,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from images.build import build_all  # noqa: E402
 from lib import procs  # noqa: E402
-from lib.berthd import _UnixConnection, _unmount_under  # noqa: E402
+from lib.berthd import _UnixConnection, _unmount_under, kill_and_remove_cgroups  # noqa: E402
 from lib.registry import Registry  # noqa: E402
 from foundation import children, private_berthd, rss_kib, stop  # noqa: E402
 from image_pull import (api_get_ms, docker, remove_bench_bridge, remove_dockerd_bridge, start_berthd,  # noqa: E402
@@ -281,9 +281,9 @@ def dispose(eng: Engine) -> list[str]:
     cg = cgroups_of(eng)
     if cg:
         problems.append(f"{eng.kind}: cgroups left: {[str(d) for d in cg[:5]]} ({len(cg)})")
-        remove_cgroups(cg)
+        kill_and_remove_cgroups(cg)
     if eng.cpu_group:
-        remove_cgroups([eng.cpu_group])
+        kill_and_remove_cgroups([eng.cpu_group])
         if eng.cpu_group.exists():
             problems.append(f"{eng.kind}: cgroup {eng.cpu_group} left")
     mounted = _unmount_under(eng.tmp)
@@ -313,27 +313,6 @@ def diagnose(pid: int) -> None:
 def cgroups_of(eng: Engine) -> list[Path]:
     dirs = [c / eng.cgroup_parent / i for c in CGROUP_ROOT.glob("*") for i in eng.ids]
     return [d for d in dirs if d.exists()]
-
-
-def remove_cgroups(dirs: list[Path]) -> None:
-    for d in dirs:
-        try:
-            for pid in (d / "cgroup.procs").read_text().split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        except OSError:
-            pass
-    for d in dirs:
-        for _ in range(50):
-            try:
-                d.rmdir()
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.05)
 
 
 # --- measurements --------------------------------------------------------------------------------
@@ -704,7 +683,7 @@ def main() -> None:
         groups = list((CGROUP_ROOT / "cpuacct").glob(f"berth-bench-{os.getpid()}-*"))
         if groups:
             problems.append(f"cgroups left, removed: {groups}")
-            remove_cgroups(groups)
+            kill_and_remove_cgroups(groups)
         mounts = _unmount_under(root)
         if mounts:
             problems.append(f"mounts left: {mounts}")

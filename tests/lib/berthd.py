@@ -291,13 +291,9 @@ class Berthd:
         return docker.DockerClient(base_url=self.url, **kw)
 
 
-def _kill_container_cgroups(data_root: Path, parent: str = "berth") -> None:
-    """Containers outlive their shims by design: end those of this daemon's containers that
-    are still running (by their cgroups, under the daemon's cgroup parent) and remove their
-    cgroup directories, and the parent when it is the daemon's own and empty."""
-    ids = [p.name for p in (data_root / "containers").glob("*") if p.is_dir()]
-    dirs = [c / parent / i for c in Path("/sys/fs/cgroup").glob("*") for i in ids]
-    dirs += [Path("/sys/fs/cgroup") / parent / i for i in ids]
+def kill_and_remove_cgroups(dirs) -> None:
+    """SIGKILLs every process in the cgroup directories `dirs`, then removes them (a directory
+    goes once its last process is gone; missing ones are fine)."""
     for d in dirs:
         try:
             for pid in (d / "cgroup.procs").read_text().split():
@@ -315,6 +311,16 @@ def _kill_container_cgroups(data_root: Path, parent: str = "berth") -> None:
                 d.rmdir()
             except OSError:
                 time.sleep(0.05)
+
+
+def _kill_container_cgroups(data_root: Path, parent: str = "berth") -> None:
+    """Containers outlive their shims by design: end those of this daemon's containers that
+    are still running (by their cgroups, under the daemon's cgroup parent) and remove their
+    cgroup directories, and the parent when it is the daemon's own and empty."""
+    ids = [p.name for p in (data_root / "containers").glob("*") if p.is_dir()]
+    dirs = [c / parent / i for c in Path("/sys/fs/cgroup").glob("*") for i in ids]
+    dirs += [Path("/sys/fs/cgroup") / parent / i for i in ids]
+    kill_and_remove_cgroups(dirs)
     if parent != "berth":
         for c in list(Path("/sys/fs/cgroup").glob(f"*/{parent}")) + [Path("/sys/fs/cgroup") / parent]:
             try:
