@@ -1,7 +1,8 @@
 """Shared fixtures of the end-to-end suites.
 
 test_images   session  {name: BuiltImage(name, path, digest, ref)} built into <repo>/target/test-images
-registry      session  Registry seeded with library/busybox:latest, library/httpd:latest, berth-test/httpd:1.0
+registry      session  Registry seeded with library/busybox:latest, library/httpd:latest, berth-test/httpd:1.0,
+                       library/udpecho:latest (answers UDP on 5353)
 make_registry function make_registry(auth=None, seed=False, accesslog=False) -> a started Registry, stopped at teardown
 berthd        session  one shared Berthd whose docker.io mirror (and insecure registry) is `registry`
 make_berthd   function make_berthd(config=None, args=(), hosts=(), env=None, mirror=True, start=True,
@@ -26,7 +27,7 @@ from lib.registry import Registry  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = [("busybox", "library/busybox", "latest"), ("httpd", "library/httpd", "latest"),
-        ("httpd", "berth-test/httpd", "1.0")]
+        ("httpd", "berth-test/httpd", "1.0"), ("udpecho", "library/udpecho", "latest")]
 DAEMON_FIXTURES = {"berthd", "make_berthd"}
 
 _active_daemons: list[Berthd] = []  # their logs go into the report of a failing test

@@ -75,6 +75,17 @@ def test_a_published_port_answers_on_the_host(d):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=2)
 
 
+def test_a_published_udp_port_carries_datagrams_both_ways(d):
+    from lib.ports import udp_exchange
+    d.docker("run", "-d", "--name", "udp", "-p", "127.0.0.1::5353/udp", "udpecho")
+    port = int(d.docker("port", "udp", "5353/udp").stdout.strip().rsplit(":", 1)[1])
+    assert udp_exchange(port, b"ping") == b"echo: ping"
+    assert udp_exchange(port, b"x" * 1400) == b"echo: " + b"x" * 1400
+    d.docker("rm", "-f", "udp")
+    # Gone with the container: nothing answers any more.
+    assert udp_exchange(port, b"ping", tries=3) is None
+
+
 def _net_counts(d):
     import subprocess
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.count("\n")

@@ -84,6 +84,15 @@ def test_stdin_reaches_the_container_and_its_end_ends_it(vm):
     assert cp.stdout == "hi\n"
 
 
+def test_a_published_udp_port_answers_on_the_host(vm):
+    # Datagrams cross the host's UDP socket, the yamux stream (framed) and the guest's proxy.
+    from lib.ports import udp_exchange
+    vm.docker("run", "-d", "--name", "udp", "-p", "127.0.0.1::5353/udp", "udpecho")
+    port = int(vm.docker("port", "udp", "5353/udp").stdout.strip().rsplit(":", 1)[1])
+    assert udp_exchange(port, b"ping", tries=120) == b"echo: ping"
+    vm.docker("rm", "-f", "udp")
+
+
 def test_bulk_output_from_the_guest_arrives_whole(vm):
     # docker cp of 64 MiB out of a container: guest-to-host flow control over vsock must not
     # stall or drop (vhost-device-vsock 0.3 with a 1 MiB buffer stalled after a megabyte).

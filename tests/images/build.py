@@ -21,6 +21,7 @@ import struct
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -160,9 +161,22 @@ def load(layout: Path) -> tuple[dict, dict, dict]:
     return index, manifest, blob(manifest["config"]["digest"])
 
 
+UDP_ECHO_SRC = Path(__file__).with_name("udp_echo.c")
+
+
+def compile_udp_echo() -> bytes:
+    """tests/images/udp_echo.c, linked statically (busybox-static has no UDP tool)."""
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "udp-echo"
+        subprocess.run(["cc", "-static", "-O2", "-s", "-o", str(out), str(UDP_ECHO_SRC)], check=True)
+        return out.read_bytes()
+
+
 def build_key(busybox: bytes) -> str:
     h = hashlib.sha256(Path(__file__).read_bytes())
     h.update(busybox)
+    h.update(UDP_ECHO_SRC.read_bytes())
+    h.update(subprocess.run(["cc", "--version"], capture_output=True).stdout)
     return h.hexdigest()
 
 
@@ -186,6 +200,7 @@ def build_all(out_dir=DEFAULT_OUT, force: bool = False) -> dict[str, BuiltImage]
                              text=True).stdout.split()
     bb_tar, bb_gz = make_layer(busybox_entries(binary, applets))
     www_tar, www_gz = make_layer(httpd_entries())
+    udp_tar, udp_gz = make_layer([file_("udp-echo", compile_udp_echo(), 0o755)])
     bb_layer = (bb_tar, bb_gz, "berth tests/images/build.py: busybox-static and applet links")
     specs = {
         "busybox": ([bb_layer], {"config": {"Env": [PATH_ENV], "Cmd": ["sh"]}}),
@@ -199,6 +214,13 @@ def build_all(out_dir=DEFAULT_OUT, force: bool = False) -> dict[str, BuiltImage]
                       "Labels": {"org.opencontainers.image.title": "berth-test-httpd",
                                  "com.example.role": "web"},
                   }}),
+        "udpecho": ([bb_layer, (udp_tar, udp_gz, "berth tests/images/build.py: /udp-echo")],
+                    {"config": {
+                        "Env": [PATH_ENV],
+                        "Entrypoint": ["/udp-echo"],
+                        "Cmd": ["5353"],
+                        "ExposedPorts": {"5353/udp": {}},
+                    }}),
     }
 
     out_dir.mkdir(parents=True, exist_ok=True)
