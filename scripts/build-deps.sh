@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # What building berthd needs beyond the Rust toolchain. Idempotent and quiet when done.
 set -euo pipefail
-APT_PKGS=(gcc pkg-config git libseccomp-dev)
+# libc6-dev: the static glibc (libc.a) that berth-shim, berth-container-init and the udpecho
+# test image link.
+APT_PKGS=(gcc libc6-dev pkg-config git libseccomp-dev)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
