@@ -236,18 +236,25 @@ const MAX_EXEC_FRAME: usize = 1 << 20;
 
 impl ExecFrame {
     pub async fn write<W: AsyncWrite + Unpin + ?Sized>(&self, w: &mut W) -> io::Result<()> {
-        let (kind, payload): (u8, Vec<u8>) = match self {
-            ExecFrame::Data(d) => (0, d.clone()),
+        let small: [u8; 4];
+        let (kind, payload): (u8, &[u8]) = match self {
+            ExecFrame::Data(d) => (0, d),
             ExecFrame::Resize { rows, cols } => {
-                (1, [rows.to_be_bytes(), cols.to_be_bytes()].concat())
+                let [r0, r1] = rows.to_be_bytes();
+                let [c0, c1] = cols.to_be_bytes();
+                small = [r0, r1, c0, c1];
+                (1, &small)
             }
-            ExecFrame::Eof => (2, Vec::new()),
-            ExecFrame::Exit(code) => (3, code.to_be_bytes().to_vec()),
+            ExecFrame::Eof => (2, &[]),
+            ExecFrame::Exit(code) => {
+                small = code.to_be_bytes();
+                (3, &small)
+            }
         };
         let mut buf = Vec::with_capacity(5 + payload.len());
         buf.push(kind);
         buf.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-        buf.extend_from_slice(&payload);
+        buf.extend_from_slice(payload);
         w.write_all(&buf).await?;
         w.flush().await
     }

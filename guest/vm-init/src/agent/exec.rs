@@ -33,7 +33,7 @@ where
     } else {
         spawn_pipes(&argv)
     };
-    let (mut child, output, input, pty) = match spawned {
+    let (mut child, mut output, mut input, pty) = match spawned {
         Ok(parts) => parts,
         Err(e) => return refuse(stream, format!("cannot run {:?}: {e}", argv[0])).await,
     };
@@ -43,30 +43,50 @@ where
         return serve_framed(stream, child, output, input, pty, &argv).await;
     }
     let (mut sr, mut sw) = tokio::io::split(stream);
-    let mut input = input;
-    let mut output = output;
-    // The process's end ends the stream, whatever the host still sends.
-    let to_process = super::relay::copy_then_close(&mut sr, &mut input);
-    let from_process = super::relay::copy_then_close(&mut output, &mut sw);
+    let result = until_output_ends(
+        super::relay::copy_then_close(&mut sr, &mut input),
+        super::relay::copy_then_close(&mut output, &mut sw),
+    )
+    .await;
+    finish(&mut child, &argv).await;
+    result
+}
+
+/// Runs both directions until the process's output ends: that ends the
+/// stream, whatever the host still sends. The input ending, or failing,
+/// ends only the input.
+async fn until_output_ends<I, O, T, U>(to_process: I, from_process: O) -> io::Result<()>
+where
+    I: std::future::Future<Output = io::Result<T>>,
+    O: std::future::Future<Output = io::Result<U>>,
+{
     tokio::pin!(to_process);
-    let mut input_done = false;
     tokio::pin!(from_process);
-    let result = loop {
+    let mut input_done = false;
+    loop {
         tokio::select! {
             r = &mut to_process, if !input_done => {
                 input_done = true;
                 if let Err(e) = r { tracing::debug!("exec input: {e}"); }
             }
-            r = &mut from_process => break r.map(|_| ()),
-        }
-    };
-    match tokio::time::timeout(std::time::Duration::from_secs(5), child.wait()).await {
-        Ok(status) => tracing::info!(?argv, ?status, "exec finished"),
-        Err(_) => {
-            let _ = child.kill().await;
+            r = &mut from_process => return r.map(drop),
         }
     }
-    result
+}
+
+/// Collects the process once its output has ended (killing it if it does not
+/// exit within 5 s); returns its exit code as a shell gives it.
+async fn finish(child: &mut tokio::process::Child, argv: &[String]) -> i32 {
+    match tokio::time::timeout(std::time::Duration::from_secs(5), child.wait()).await {
+        Ok(Ok(status)) => {
+            tracing::info!(?argv, ?status, "exec finished");
+            exit_code(status)
+        }
+        _ => {
+            let _ = child.kill().await;
+            137
+        }
+    }
 }
 
 /// The framed protocol: input, resizes and EOF in; output, then the exit
@@ -84,56 +104,33 @@ where
 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (mut sr, mut sw) = tokio::io::split(stream);
-    // The process's end ends the stream, whatever the host still sends.
-    let result = {
-        let to_process = async {
-            while let Some(frame) = ExecFrame::read(&mut sr).await? {
-                match frame {
-                    ExecFrame::Data(d) => input.write_all(&d).await?,
-                    ExecFrame::Resize { rows, cols } => {
-                        if let Some(pty) = &pty {
-                            set_winsize(pty, rows, cols);
-                        }
+    let to_process = async {
+        while let Some(frame) = ExecFrame::read(&mut sr).await? {
+            match frame {
+                ExecFrame::Data(d) => input.write_all(&d).await?,
+                ExecFrame::Resize { rows, cols } => {
+                    if let Some(pty) = &pty {
+                        set_winsize(pty, rows, cols);
                     }
-                    ExecFrame::Eof => break,
-                    ExecFrame::Exit(_) => {}
                 }
+                ExecFrame::Eof => break,
+                ExecFrame::Exit(_) => {}
             }
-            input.shutdown().await
-        };
-        let from_process = async {
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = output.read(&mut buf).await?;
-                if n == 0 {
-                    return io::Result::Ok(());
-                }
-                ExecFrame::Data(buf[..n].to_vec()).write(&mut sw).await?;
-            }
-        };
-        tokio::pin!(to_process);
-        tokio::pin!(from_process);
-        let mut input_done = false;
+        }
+        input.shutdown().await
+    };
+    let from_process = async {
+        let mut buf = vec![0u8; 64 * 1024];
         loop {
-            tokio::select! {
-                r = &mut to_process, if !input_done => {
-                    input_done = true;
-                    if let Err(e) = r { tracing::debug!("exec input: {e}"); }
-                }
-                r = &mut from_process => break r,
+            let n = output.read(&mut buf).await?;
+            if n == 0 {
+                return io::Result::Ok(());
             }
+            ExecFrame::Data(buf[..n].to_vec()).write(&mut sw).await?;
         }
     };
-    let code = match tokio::time::timeout(std::time::Duration::from_secs(5), child.wait()).await {
-        Ok(Ok(status)) => {
-            tracing::info!(?argv, ?status, "exec finished");
-            exit_code(status)
-        }
-        _ => {
-            let _ = child.kill().await;
-            137
-        }
-    };
+    let result = until_output_ends(to_process, from_process).await;
+    let code = finish(&mut child, argv).await;
     ExecFrame::Exit(code).write(&mut sw).await?;
     sw.shutdown().await?;
     result
