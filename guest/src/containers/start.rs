@@ -87,15 +87,12 @@ impl Containers {
             log_config: self.log_config(&c),
             container_dir: self.store.dir(&c.id),
             runtime: match self.runtime_binary(&c) {
-                Some(rt) => rt,
-                None => match shim::builtin_runtime() {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = self.unprepare(&c);
-                        let e = Error::system(format!("cannot find berthd's own binary: {e}"));
-                        return Err(self.start_failed(&c, e));
-                    }
-                },
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = self.unprepare(&c);
+                    let e = Error::system(format!("cannot find berthd's own binary: {e}"));
+                    return Err(self.start_failed(&c, e));
+                }
             },
         };
         let client = match self.spawn_shim(&cfg).await {
@@ -193,19 +190,23 @@ impl Containers {
         executable::check(rootfs, &c.path, &env, cwd)
     }
 
-    /// The runc-compatible binary the container runs with, or `None` for the
-    /// linked-in runtime (`berth`, also known as `runc`).
-    fn runtime_binary(&self, c: &Container) -> Option<shim::RuntimeBinary> {
+    /// The runc-compatible binary the container runs with: one named under
+    /// daemon.json's `runtimes`, else berthd's own (the linked-in runtime,
+    /// `berth`, also known as `runc`).
+    fn runtime_binary(&self, c: &Container) -> std::io::Result<shim::RuntimeBinary> {
         let cfg = self.config.get();
         let name = c.host_config["Runtime"].as_str().unwrap_or("");
-        cfg.runtimes.get(name).map(|rt| shim::RuntimeBinary {
-            path: if rt.path.is_empty() {
-                name.into()
-            } else {
-                rt.path.clone().into()
-            },
-            args: rt.runtime_args.clone(),
-        })
+        match cfg.runtimes.get(name) {
+            Some(rt) => Ok(shim::RuntimeBinary {
+                path: if rt.path.is_empty() {
+                    name.into()
+                } else {
+                    rt.path.clone().into()
+                },
+                args: rt.runtime_args.clone(),
+            }),
+            None => shim::builtin_runtime(),
+        }
     }
 
     /// The container's log configuration, with the daemon's defaults for
