@@ -27,15 +27,21 @@ where
     const BATCH: usize = 1 << 20;
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<bytes::Bytes>>>(1);
     let feed = async move {
-        let mut body = std::pin::pin!(body.fuse());
+        let mut body = std::pin::pin!(body);
         let mut held: Vec<bytes::Bytes> = Vec::new();
         let mut size = 0;
-        let mut ended = false;
         loop {
-            let next = if held.is_empty() && !ended {
+            // With nothing held, wait for a piece. With some, pass them on as
+            // soon as the reader has room (at once when the batch is full),
+            // taking more pieces meanwhile.
+            let next = if held.is_empty() {
                 body.next().await
-            } else if size >= BATCH || ended {
-                None
+            } else if size >= BATCH {
+                if tx.send(Ok(std::mem::take(&mut held))).await.is_err() {
+                    return;
+                }
+                size = 0;
+                continue;
             } else {
                 tokio::select! {
                     biased;
@@ -45,36 +51,23 @@ where
                         size = 0;
                         continue;
                     }
-                    next = body.next() => {
-                        if next.is_none() {
-                            ended = true;
-                        }
-                        next
-                    }
+                    next = body.next() => next,
                 }
             };
             match next {
                 Some(Ok(piece)) => {
                     size += piece.len();
                     held.push(piece);
-                    continue;
                 }
-                Some(Err(e)) => {
+                end => {
+                    // The body ended or failed: what came before goes first.
                     if !held.is_empty() && tx.send(Ok(std::mem::take(&mut held))).await.is_err() {
                         return;
                     }
-                    let _ = tx.send(Err(e)).await;
+                    if let Some(Err(e)) = end {
+                        let _ = tx.send(Err(e)).await;
+                    }
                     return;
-                }
-                None if held.is_empty() => return,
-                None => {
-                    if tx.send(Ok(std::mem::take(&mut held))).await.is_err() {
-                        return;
-                    }
-                    size = 0;
-                    if ended {
-                        return;
-                    }
                 }
             }
         }
