@@ -15,18 +15,11 @@ fn ip(s: &str) -> IpAddr {
 
 #[test]
 fn port_rules_exact_argv() {
+    let web = published("tcp", ip("0.0.0.0"), 8080, ip("172.18.0.2"), 80, "br-abc");
     let r = Recorder::new();
     r.setup().unwrap();
     r.take_calls();
-    r.add_port(&published(
-        "tcp",
-        ip("0.0.0.0"),
-        8080,
-        ip("172.18.0.2"),
-        80,
-        "br-abc",
-    ))
-    .unwrap();
+    r.add_port(&web).unwrap();
     r.add_port(&published(
         "udp",
         ip("127.0.0.1"),
@@ -45,15 +38,7 @@ fn port_rules_exact_argv() {
             argv("-t filter -A BERTH -d 172.18.0.2/32 ! -i br-abc -o br-abc -p udp -m udp --dport 53 -j ACCEPT"),
         ]
     );
-    r.remove_port(&published(
-        "tcp",
-        ip("0.0.0.0"),
-        8080,
-        ip("172.18.0.2"),
-        80,
-        "br-abc",
-    ))
-    .unwrap();
+    r.remove_port(&web).unwrap();
     assert_eq!(
         r.take_calls(),
         vec![

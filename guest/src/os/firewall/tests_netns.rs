@@ -147,32 +147,31 @@ fn real_rules_in_a_netns() {
     }
     let ns = Netns::new("rules");
     let fw = Iptables::in_netns(&ns.name);
-    fw.setup().unwrap();
-    fw.setup().unwrap();
-    fw.add_network(&bridge("berth-t0", "10.213.0.0/24", false, true))
-        .unwrap();
-    fw.add_network(&bridge("berth-t0", "10.213.0.0/24", false, true))
-        .unwrap();
-    fw.add_network(&bridge("berth-t1", "10.213.1.0/24", true, false))
-        .unwrap();
-    fw.add_port(&published(
-        "tcp",
-        ip("0.0.0.0"),
-        8080,
-        ip("10.213.0.2"),
-        80,
-        "berth-t0",
-    ))
-    .unwrap();
-    fw.add_port(&published(
+    let t0 = bridge("berth-t0", "10.213.0.0/24", false, true);
+    let t1 = bridge("berth-t1", "10.213.1.0/24", true, false);
+    let web = published("tcp", ip("0.0.0.0"), 8080, ip("10.213.0.2"), 80, "berth-t0");
+    let dns = published(
         "udp",
         ip("127.0.0.1"),
         5353,
         ip("10.213.0.2"),
         53,
         "berth-t0",
-    ))
-    .unwrap();
+    );
+    // The same state in a firewall: both bridges, both ports.
+    let apply = |f: &dyn Firewall| {
+        f.setup().unwrap();
+        for b in [&t0, &t1] {
+            f.add_network(b).unwrap();
+        }
+        for p in [&web, &dns] {
+            f.add_port(p).unwrap();
+        }
+    };
+    // Setting up and adding a network again changes nothing.
+    fw.setup().unwrap();
+    fw.add_network(&t0).unwrap();
+    apply(&fw);
     assert_eq!(
         berth_lines(&ns, "nat"),
         [
@@ -189,29 +188,7 @@ fn real_rules_in_a_netns() {
     // What the real iptables prints is what the recorder simulates, so the
     // fake's tests hold for the real thing.
     let rec = Recorder::new();
-    rec.setup().unwrap();
-    rec.add_network(&bridge("berth-t0", "10.213.0.0/24", false, true))
-        .unwrap();
-    rec.add_network(&bridge("berth-t1", "10.213.1.0/24", true, false))
-        .unwrap();
-    rec.add_port(&published(
-        "tcp",
-        ip("0.0.0.0"),
-        8080,
-        ip("10.213.0.2"),
-        80,
-        "berth-t0",
-    ))
-    .unwrap();
-    rec.add_port(&published(
-        "udp",
-        ip("127.0.0.1"),
-        5353,
-        ip("10.213.0.2"),
-        53,
-        "berth-t0",
-    ))
-    .unwrap();
+    apply(&rec);
     let mut real = berth_lines(&ns, "filter");
     let mut fake = rec.dump("filter");
     real.sort();
@@ -219,17 +196,8 @@ fn real_rules_in_a_netns() {
     assert_eq!(real, fake);
     assert_eq!(fw.leftover_rules().unwrap(), rec.leftover_rules().unwrap());
 
-    fw.remove_port(&published(
-        "tcp",
-        ip("0.0.0.0"),
-        8080,
-        ip("10.213.0.2"),
-        80,
-        "berth-t0",
-    ))
-    .unwrap();
-    fw.remove_network(&bridge("berth-t1", "10.213.1.0/24", true, false))
-        .unwrap();
+    fw.remove_port(&web).unwrap();
+    fw.remove_network(&t1).unwrap();
     let nat = berth_lines(&ns, "nat");
     assert!(!nat.iter().any(|l| l.contains("--dport 8080")), "{nat:#?}");
     assert!(!berth_lines(&ns, "filter")
