@@ -262,12 +262,9 @@ impl ExecFrame {
     /// The next frame; `Ok(None)` on a clean end of stream between frames.
     pub async fn read<R: AsyncRead + Unpin + ?Sized>(r: &mut R) -> io::Result<Option<ExecFrame>> {
         let mut head = [0u8; 5];
-        match r.read_exact(&mut head[..1]).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e),
+        if !read_head(r, &mut head).await? {
+            return Ok(None);
         }
-        r.read_exact(&mut head[1..]).await?;
         let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
         if len > MAX_EXEC_FRAME {
             return Err(io::Error::new(
@@ -317,15 +314,24 @@ pub async fn read_datagram<R: AsyncRead + Unpin + ?Sized>(
     r: &mut R,
 ) -> io::Result<Option<Vec<u8>>> {
     let mut len = [0u8; 2];
-    match r.read_exact(&mut len[..1]).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
+    if !read_head(r, &mut len).await? {
+        return Ok(None);
     }
-    r.read_exact(&mut len[1..]).await?;
     let mut payload = vec![0u8; u16::from_be_bytes(len) as usize];
     r.read_exact(&mut payload).await?;
     Ok(Some(payload))
+}
+
+/// Fills a frame's `head`: `Ok(false)` when the stream ended cleanly before
+/// it (between frames); an end inside it is an error.
+async fn read_head<R: AsyncRead + Unpin + ?Sized>(r: &mut R, head: &mut [u8]) -> io::Result<bool> {
+    match r.read_exact(&mut head[..1]).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    r.read_exact(&mut head[1..]).await?;
+    Ok(true)
 }
 
 /// Relay buffer: big enough that bulk transfers (docker cp, image loads)
