@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """The Berth VM: cold boot and the Docker socket's throughput over vsock.
 
-    python3 bench/vm.py [--size MIB] [--reps R] [--boots B]
+    python3 bench/vm.py [--size MIB] [--reps R] [--boots B] [--debug-build]
 
 Builds what it measures in release, as shipped: `cargo build --release -p berth-host -p berthd` and
 `BERTH_VM_PROFILE=release bash vm-images/build.sh vm-images/out-release` (`--debug-build`: the
-tests' target/debug/berth and vm-images/out instead). Needs `bash scripts/deps-vm.sh`. Each run uses a fresh BERTH_HOME in a temp dir; the image is pulled
+tests' target/debug/berth and vm-images/out instead). Needs `bash scripts/deps-vm.sh`.
+Each run uses a fresh BERTH_HOME in a temp dir; the image is pulled
 from a local registry on 127.0.0.1 (tests/images/build.py's busybox), which the guest reaches as
 10.0.2.2: nothing leaves the machine.
 
