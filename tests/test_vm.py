@@ -11,6 +11,7 @@ import json
 import socket
 import subprocess
 import tarfile
+import threading
 import time
 import urllib.request
 
@@ -66,10 +67,20 @@ def test_shell_passes_input_exit_code_and_terminal_size(vm, tmp_path):
 (trap '' TTOU; sleep 2; stty rows 40 cols 90 </dev/tty) &
 {BERTH} shell sh -c '{guest}'
 """)
-    cp = subprocess.run(["script", "-qec", f"sh {run}", "/dev/null"], capture_output=True, text=True,
-                        env=vm.env(), timeout=120, input="")
-    lines = cp.stdout.replace("\r", "").split()
-    assert "33 101" in " ".join(lines[:2]) and " ".join(lines[-2:]) == "40 90", cp.stdout
+    # script's stdin stays open until the run ends: at its EOF script types a byte into the
+    # terminal, whose echo would land in the middle of the output.
+    p = subprocess.Popen(["script", "-qec", f"sh {run}", "/dev/null"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=vm.env())
+    guard = threading.Timer(120, p.kill)
+    guard.start()
+    try:
+        out = p.stdout.read()
+        p.wait()
+    finally:
+        guard.cancel()
+        p.stdin.close()
+    lines = out.replace("\r", "").split()
+    assert "33 101" in " ".join(lines[:2]) and " ".join(lines[-2:]) == "40 90", out
 
 
 def test_pull_from_the_host_registry_and_run(vm):
