@@ -34,6 +34,7 @@ fn main() -> ExitCode {
     if args.nth(1).is_some_and(|a| a == "runtime") {
         return containers::runtime::cli::main(args);
     }
+    os::memory::keep_io_buffers();
     let matches = cli::Flags::command().get_matches();
     let flags = match cli::Flags::from_arg_matches(&matches) {
         Ok(f) => f,

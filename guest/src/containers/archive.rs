@@ -8,6 +8,8 @@
 //! the container sees them, volumes and binds included (see [`fs`]).
 
 mod fs;
+mod input;
+pub use input::Input;
 mod leaf;
 mod pack;
 mod session;
@@ -18,7 +20,7 @@ mod write;
 #[cfg(test)]
 mod tests;
 
-use std::io::{self, Read};
+use std::io;
 use std::sync::Arc;
 
 use rustix::fs::FileType;
@@ -108,7 +110,7 @@ impl Containers {
         what: &str,
         path: &str,
         opts: ExtractOptions,
-        mut body: impl Read + Send + 'static,
+        mut body: impl Input + Send + 'static,
     ) -> Result<()> {
         let id = self.store.get(what)?.id;
         let (what, path) = (what.to_string(), path.to_string());
@@ -154,7 +156,7 @@ fn extract_in(
     what: &str,
     path: &str,
     opts: ExtractOptions,
-    body: &mut dyn Read,
+    body: &mut dyn Input,
 ) -> Result<()> {
     let fs = s.fs();
     let abs = stat::abs_path(path);
@@ -174,13 +176,15 @@ fn extract_in(
     } else {
         None
     };
-    let input =
-        crate::images::compression::decompress(body).map_err(|e| Error::invalid(e.to_string()))?;
     let uopts = untar::UntarOptions {
         no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
         owner,
     };
-    untar::untar(fs, &r.path, input, &uopts)?;
+    use crate::images::compression::{open, Opened};
+    match open(body).map_err(|e| Error::invalid(e.to_string()))? {
+        Opened::Plain(tar) => untar::untar(fs, &r.path, tar, &uopts)?,
+        Opened::Packed(tar) => untar::untar(fs, &r.path, tar, &uopts)?,
+    };
     Ok(())
 }
 

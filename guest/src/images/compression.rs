@@ -55,20 +55,35 @@ pub fn detect(first_bytes: &[u8]) -> Compression {
 /// (a plain tar). xz and bzip2, which docker accepts for `docker load`/`import` but
 /// registries never serve as layers, are refused with a clear error rather than handed
 /// to the tar reader as garbage.
-pub fn decompress<'a, R: Read + 'a>(mut r: R) -> io::Result<Box<dyn Read + 'a>> {
+pub fn decompress<'a, R: Read + 'a>(r: R) -> io::Result<Box<dyn Read + 'a>> {
+    Ok(match open(r)? {
+        Opened::Plain(r) => Box::new(r),
+        Opened::Packed(r) => r,
+    })
+}
+
+/// [`decompress`], telling a plain stream (`r` itself after the bytes read to
+/// sniff it) from a decompressing one.
+pub enum Opened<'a, R> {
+    Plain(io::Chain<io::Cursor<Vec<u8>>, R>),
+    Packed(Box<dyn Read + 'a>),
+}
+
+pub fn open<'a, R: Read + 'a>(mut r: R) -> io::Result<Opened<'a, R>> {
     let mut head = [0u8; SNIFF_LEN];
     let n = read_up_to(&mut r, &mut head)?;
     let head = &head[..n];
     refuse_unsupported(head)?;
     let whole = io::Cursor::new(head.to_vec()).chain(r);
     Ok(match detect(head) {
-        Compression::Gzip => Box::new(MultiGzDecoder::new(whole)),
-        Compression::Zstd => Box::new(ZstdReader::new(whole)),
-        Compression::None => Box::new(whole),
+        Compression::Gzip => Opened::Packed(Box::new(MultiGzDecoder::new(whole))),
+        Compression::Zstd => Opened::Packed(Box::new(ZstdReader::new(whole))),
+        Compression::None => Opened::Plain(whole),
     })
 }
 
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads until `buf` is full or the stream ends; how many bytes came.
+pub fn read_up_to(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {

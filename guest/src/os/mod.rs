@@ -4,5 +4,6 @@
 
 pub mod cgroups;
 pub mod firewall;
+pub mod memory;
 #[allow(dead_code)] // parts serve the tests only
 pub mod net;

@@ -23,7 +23,8 @@ use rustix::io::Errno;
 use tar::EntryType;
 
 use super::fs::{display, CPath, ContainerFs};
-use super::write::{breakout, finish_fd, io_err, read_err, Place};
+use super::input::{Input, Shared};
+use super::write::{breakout, copy_through, finish_fd, io_err, read_err, Place};
 use crate::errdefs::{Error, Result};
 use crate::images::unpack::{clean, read_meta, remove_all_at, resolve_within};
 
@@ -40,12 +41,13 @@ const COPY_BUF: usize = 512 * 1024;
 
 /// Extracts `input` into the directory at `dest` (a resolved container path).
 /// Returns how many entries were written.
-pub fn untar<R: Read>(
+pub fn untar<I: Input>(
     fs: &ContainerFs,
     dest: &[Vec<u8>],
-    input: R,
+    input: I,
     opts: &UntarOptions,
 ) -> Result<u64> {
+    let input = Shared::new(input);
     let mut u = Untar {
         fs,
         dest: dest.to_vec(),
@@ -55,11 +57,11 @@ pub fn untar<R: Read>(
         buf: vec![0; COPY_BUF],
         written: 0,
     };
-    let mut archive = tar::Archive::new(input);
-    let entries = archive.entries().map_err(read_err)?;
+    let mut archive = tar::Archive::new(input.parser());
+    let entries = archive.entries_with_seek().map_err(read_err)?;
     for entry in entries {
         let mut entry = entry.map_err(read_err)?;
-        u.apply(&mut entry)?;
+        u.apply(&mut entry, &input)?;
     }
     u.finish()?;
     Ok(u.written)
@@ -82,7 +84,11 @@ struct Untar<'a> {
 }
 
 impl Untar<'_> {
-    fn apply<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
+    fn apply<R: Read, I: Input>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        input: &Shared<I>,
+    ) -> Result<()> {
         let raw = entry.path_bytes().into_owned();
         let name = String::from_utf8_lossy(&raw).into_owned();
         let kind = entry.header().entry_type();
@@ -162,9 +168,23 @@ impl Untar<'_> {
             shown: &shown,
         };
         match kind {
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                place.file(entry, &meta, owner, &mut self.buf)?
+            EntryType::Regular | EntryType::Continuous => {
+                // Straight from the input: the parser skips what was written.
+                let size = entry.size();
+                place.file(
+                    |file, buf| input.write_next(size, file, buf),
+                    &meta,
+                    owner,
+                    &mut self.buf,
+                )?
             }
+            EntryType::GNUSparse => place.file(
+                // The tar crate maps a sparse file's regions onto its data.
+                |file, buf| copy_through(entry, file, buf),
+                &meta,
+                owner,
+                &mut self.buf,
+            )?,
             EntryType::Directory => {
                 place.dir(&meta, owner)?;
                 self.dirs.push((comps.clone(), meta.times));

@@ -25,9 +25,11 @@ impl Place<'_> {
         io_err(op, self.shown, e.into())
     }
 
+    /// Creates the file and has `fill` write its data; `fill`'s errors are
+    /// the archive's, except those of writing the file.
     pub fn file(
         &self,
-        data: &mut impl Read,
+        fill: impl FnOnce(&mut dyn Write, &mut [u8]) -> io::Result<()>,
         meta: &Meta,
         owner: (u32, u32),
         buf: &mut [u8],
@@ -37,24 +39,10 @@ impl Place<'_> {
         let fd = rfs::openat(self.dir, self.leaf, flags, Mode::from_raw_mode(0o600))
             .map_err(|e| self.err("creating", e))?;
         let mut file = std::fs::File::from(fd);
-        // Whole buffers: the archive arrives in pieces of a few KiB, and a
-        // write per piece costs a syscall each (dearly in an emulated VM).
-        loop {
-            let mut n = 0;
-            while n < buf.len() {
-                match data.read(&mut buf[n..]) {
-                    Ok(0) => break,
-                    Ok(k) => n += k,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(read_err(e)),
-                }
-            }
-            if n == 0 {
-                break;
-            }
-            file.write_all(&buf[..n])
-                .map_err(|e| self.err("writing", e))?;
-        }
+        fill(&mut Marked(&mut file), buf).map_err(|e| match WriteFailed::take(e) {
+            Ok(e) => self.err("writing", e),
+            Err(e) => read_err(e),
+        })?;
         finish_fd(file.as_fd(), meta, owner, true).map_err(|e| self.err("applying metadata to", e))
     }
 
@@ -133,6 +121,64 @@ pub fn finish_fd(
         rfs::futimens(fd, &meta.times)?;
     }
     Ok(())
+}
+
+/// Copies what `data` yields into `out`, a buffer at a time: a syscall per
+/// piece of the archive would cost dearly in an emulated VM.
+pub fn copy_through(data: &mut impl Read, out: &mut dyn Write, buf: &mut [u8]) -> io::Result<()> {
+    loop {
+        let n = crate::images::compression::read_up_to(data, buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        out.write_all(&buf[..n])?;
+    }
+}
+
+/// A file whose write errors are told apart from the archive's read errors.
+struct Marked<'a>(&'a mut std::fs::File);
+
+#[derive(Debug)]
+struct WriteFailed(io::Error);
+
+impl std::fmt::Display for WriteFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for WriteFailed {}
+
+impl WriteFailed {
+    /// Keeps the kind, so that `Interrupted` is retried as ever.
+    fn mark(e: io::Error) -> io::Error {
+        io::Error::new(e.kind(), WriteFailed(e))
+    }
+
+    /// The write error inside `e`, or `e` itself if it is not one.
+    fn take(e: io::Error) -> std::result::Result<io::Error, io::Error> {
+        if !e.get_ref().is_some_and(|i| i.is::<WriteFailed>()) {
+            return Err(e);
+        }
+        match e.into_inner().map(|i| i.downcast::<WriteFailed>()) {
+            Some(Ok(w)) => Ok(w.0),
+            _ => Err(io::Error::other("internal error: a lost write error")),
+        }
+    }
+}
+
+impl Write for Marked<'_> {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.0.write(b).map_err(WriteFailed::mark)
+    }
+
+    fn write_vectored(&mut self, b: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write_vectored(b).map_err(WriteFailed::mark)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 pub fn read_err(e: io::Error) -> Error {

@@ -198,3 +198,77 @@ fn the_owner_can_be_forced() {
     assert_eq!((m.uid(), m.gid(), m.mode() & 0o777), (me.0, me.1, 0o644));
     assert_eq!(m.mtime(), 1_600_000_000);
 }
+
+/// A body as the server hands it over: pieces of odd sizes, read on a
+/// blocking thread. Files of every size around the 512-byte blocks, a GNU
+/// long name and a PAX record each come out byte for byte: the file data
+/// goes straight from the pieces to the files while the tar parser skips it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_body_extracts_byte_for_byte() {
+    let sizes = [0usize, 1, 511, 512, 513, 1023, 70_000, 1 << 20];
+    let mut b = tar::Builder::new(Vec::new());
+    let mut files = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let data: Vec<u8> = (0..*size).map(|k| (k * 7 + i) as u8).collect();
+        let name = if i == 5 {
+            format!("{}/f{i}", "long-directory-name".repeat(8)) // > 100 bytes
+        } else {
+            format!("f{i}")
+        };
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        if i == 3 {
+            b.append_pax_extensions([("user.note", b"kept".as_slice())])
+                .unwrap();
+        }
+        b.append_data(&mut h, &name, data.as_slice()).unwrap();
+        files.push((name, data));
+    }
+    let tar = b.into_inner().unwrap();
+    let pieces: Vec<std::io::Result<bytes::Bytes>> = tar
+        .chunks(3001)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+
+    let s = Sandbox::new();
+    let (body, feed) = crate::task::body_reader(futures_util::stream::iter(pieces));
+    let root = s.p("root");
+    let work = tokio::task::spawn_blocking(move || {
+        let fs = s.fs();
+        let d = fs.resolve(b"/tmp", true).unwrap();
+        let n = untar(&fs, &d.path, body, &UntarOptions::default());
+        (s, n)
+    });
+    let (_, done) = tokio::join!(feed, work);
+    let (_s, n) = done.unwrap();
+    // The long name's directory is created on the way, not an entry of its own.
+    assert_eq!(n.unwrap(), sizes.len() as u64);
+    for (name, data) in files {
+        let got = fs::read(root.join("tmp").join(&name)).unwrap();
+        assert!(
+            got == data,
+            "{name}: {} bytes, want {}",
+            got.len(),
+            data.len()
+        );
+    }
+}
+
+/// An archive cut off inside a file's data is the archive's error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_cut_short_is_a_read_error() {
+    let tar = tar_of(&[("big", b'0', "", &[7u8; 5000])]);
+    let pieces = vec![Ok(bytes::Bytes::copy_from_slice(&tar[..2000]))];
+    let s = Sandbox::new();
+    let (body, feed) = crate::task::body_reader(futures_util::stream::iter(pieces));
+    let work = tokio::task::spawn_blocking(move || {
+        let fs = s.fs();
+        let d = fs.resolve(b"/tmp", true).unwrap();
+        untar(&fs, &d.path, body, &UntarOptions::default())
+    });
+    let (_, done) = tokio::join!(feed, work);
+    let e = done.unwrap().unwrap_err();
+    assert!(e.message.starts_with("reading the archive"), "{e}");
+}
