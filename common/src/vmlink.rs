@@ -16,6 +16,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The vsock port the agent listens on inside the guest.
 pub const AGENT_VSOCK_PORT: u32 = 1024;
+/// berthd's own vsock port inside the guest: each connection is a yamux
+/// session whose streams are Engine API connections (no header). The host's
+/// direct path to the API; the agent's `{"open":"docker"}` relay is the
+/// fallback.
+pub const ENGINE_VSOCK_PORT: u32 = 2375;
 /// The guest's vsock context id.
 pub const GUEST_CID: u32 = 3;
 /// berthd's socket inside the guest; `{"open":"docker"}` connects here.
@@ -53,6 +58,10 @@ pub enum Header {
     },
     /// The control channel: events from the agent, requests from the host.
     Control,
+    /// Read the stream to its end, then answer with how many bytes came, as
+    /// a JSON line `{"bytes":N}`: the bare transport, which `bench/vm.py`
+    /// sets the Docker socket's throughput against.
+    Discard,
 }
 
 /// The agent's answer to a [`Header`].

@@ -17,9 +17,20 @@ use tokio_util::task::TaskTracker;
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What an accepted stream carries.
+#[derive(Clone)]
+pub enum Carries {
+    /// One HTTP connection.
+    Http,
+    /// One HTTP connection inside TLS.
+    Tls(TlsAcceptor),
+    /// A yamux session of HTTP connections (see `vsock`).
+    Sessions,
+}
+
 pub async fn accept_loop<S, F, Fut>(
     mut accept: F,
-    tls: Option<TlsAcceptor>,
+    carries: Carries,
     router: Router,
     stop: CancellationToken,
     conns: TaskTracker,
@@ -42,11 +53,12 @@ pub async fn accept_loop<S, F, Fut>(
                 continue;
             }
         };
-        let (router, stop, tls) = (router.clone(), stop.clone(), tls.clone());
+        let (router, stop, carries) = (router.clone(), stop.clone(), carries.clone());
         conns.spawn(async move {
-            match tls {
-                None => serve(stream, router, stop).await,
-                Some(acceptor) => {
+            match carries {
+                Carries::Http => serve(stream, router, stop).await,
+                Carries::Sessions => super::vsock::serve_session(stream, router, stop).await,
+                Carries::Tls(acceptor) => {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
                     {
                         Ok(Ok(s)) => serve(s, router, stop).await,
@@ -59,7 +71,7 @@ pub async fn accept_loop<S, F, Fut>(
     }
 }
 
-async fn serve<S>(stream: S, router: Router, stop: CancellationToken)
+pub async fn serve<S>(stream: S, router: Router, stop: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use axum::Router;
 use berth_common::daemon_config::{DaemonConfig, ListenAddr};
+use conn::Carries;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -108,7 +109,7 @@ impl Listeners {
                         tracing::info!("API listen on {shown}");
                         conn::accept_loop(
                             || async { l.accept().await.map(|(s, _)| s) },
-                            None,
+                            Carries::Http,
                             router,
                             stop,
                             conns,
@@ -123,7 +124,10 @@ impl Listeners {
                                 let _ = s.set_nodelay(true);
                                 Ok(s)
                             },
-                            acceptor,
+                            match acceptor {
+                                Some(a) => Carries::Tls(a),
+                                None => Carries::Http,
+                            },
                             router,
                             stop,
                             conns,
@@ -134,7 +138,7 @@ impl Listeners {
                         tracing::info!("API listen on {shown}");
                         conn::accept_loop(
                             || async { l.accept().await.map(|(s, _)| s) },
-                            None,
+                            Carries::Sessions,
                             router,
                             stop,
                             conns,

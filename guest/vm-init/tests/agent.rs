@@ -270,6 +270,18 @@ async fn docker_stream_carries_half_close_both_ways() {
 }
 
 #[tokio::test]
+async fn a_discard_stream_counts_what_it_swallowed() {
+    let agent = AgentProc::start().await;
+    let client = agent.connect().await;
+    let (reply, stream) = client.open(r#"{"open":"discard"}"#).await;
+    assert_eq!(reply, Reply::ok());
+    let data = vec![7u8; 3 * 1024 * 1024 + 5];
+    let back = exchange(stream, &data).await;
+    let count: serde_json::Value = serde_json::from_slice(&back).unwrap();
+    assert_eq!(count, serde_json::json!({ "bytes": data.len() }));
+}
+
+#[tokio::test]
 async fn tcp_stream_reaches_a_loopback_port() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -1,12 +1,23 @@
-//! The Docker socket on the host: each connection becomes a `{"open":"docker"}` stream to
-//! berthd's socket in the guest.
+//! The Docker socket on the host. Each connection becomes a stream of berthd's own yamux
+//! session over vsock (the direct path: nothing in the guest relays the bytes), or, when that
+//! session cannot be had, a `{"open":"docker"}` stream to the agent, which relays it to
+//! berthd's Unix socket in the guest.
 
-use super::{relay, MuxWatch};
-use berth_common::vmlink::Header;
+use super::{hvsock, relay, Mux, MuxStream, MuxWatch};
+use berth_common::vmlink::{Header, ENGINE_VSOCK_PORT};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::net::UnixListener;
 
-/// Serves `listener` until the task is dropped.
-pub async fn serve(listener: UnixListener, watch: MuxWatch) {
+/// After a failed connection to berthd's vsock port (a guest image without it, berthd
+/// restarting), connections go through the agent for this long before the next try.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Serves `listener` until the task is dropped. `direct`: the hybrid vsock socket through
+/// which berthd's port is reached, if the VM backend has one.
+pub async fn serve(listener: UnixListener, watch: MuxWatch, direct: Option<PathBuf>) {
+    let direct = direct.map(|vsock| Arc::new(Direct::new(vsock)));
     loop {
         let conn = match listener.accept().await {
             Ok((c, _)) => c,
@@ -16,11 +27,90 @@ pub async fn serve(listener: UnixListener, watch: MuxWatch) {
                 continue;
             }
         };
-        let watch = watch.clone();
+        let (watch, direct) = (watch.clone(), direct.clone());
         tokio::spawn(async move {
-            if let Err(e) = relay::relay(conn, &watch, &Header::Docker).await {
+            if let Err(e) = forward(conn, &watch, direct.as_deref()).await {
                 tracing::debug!("docker connection ended: {e}");
             }
         });
+    }
+}
+
+async fn forward(
+    mut conn: tokio::net::UnixStream,
+    watch: &MuxWatch,
+    direct: Option<&Direct>,
+) -> std::io::Result<()> {
+    // The agent's session stands for "the guest is up": wait for it as every stream does.
+    let agent = relay::session(watch).await?;
+    if let Some(mut stream) = match direct {
+        Some(d) => d.open().await,
+        None => None,
+    } {
+        let (up, down) = relay::splice(&mut conn, &mut stream).await?;
+        tracing::debug!("docker connection done (direct): {up} bytes in, {down} out");
+        return Ok(());
+    }
+    let mut stream = agent.open(&Header::Docker).await?;
+    let (up, down) = relay::splice(&mut conn, &mut stream).await?;
+    tracing::debug!("docker connection done (through the agent): {up} bytes in, {down} out");
+    Ok(())
+}
+
+/// berthd's session, connected on first use and again after it ends.
+struct Direct {
+    vsock: PathBuf,
+    state: tokio::sync::Mutex<DirectState>,
+}
+
+#[derive(Default)]
+struct DirectState {
+    session: Option<Mux>,
+    failed_at: Option<Instant>,
+}
+
+impl Direct {
+    fn new(vsock: PathBuf) -> Direct {
+        Direct {
+            vsock,
+            state: Default::default(),
+        }
+    }
+
+    /// A new stream to berthd, or `None` (then the agent relays).
+    async fn open(&self) -> Option<MuxStream> {
+        let session = {
+            let mut state = self.state.lock().await;
+            match state.session.as_ref().filter(|m| !m.is_closed()) {
+                Some(m) => m.clone(),
+                None => {
+                    if state.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
+                        return None;
+                    }
+                    match hvsock::connect(&self.vsock, ENGINE_VSOCK_PORT).await {
+                        Ok(conn) => {
+                            tracing::info!("connected to berthd's vsock port");
+                            let (mux, _driver) = Mux::start(conn);
+                            state.session = Some(mux.clone());
+                            state.failed_at = None;
+                            mux
+                        }
+                        Err(e) => {
+                            tracing::info!("berthd's vsock port: {e}; relaying through the agent");
+                            state.session = None;
+                            state.failed_at = Some(Instant::now());
+                            return None;
+                        }
+                    }
+                }
+            }
+        };
+        match session.open_raw().await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::debug!("berthd's session: {e}");
+                None
+            }
+        }
     }
 }

@@ -45,7 +45,14 @@ pub async fn run(home: Home, settings: Settings) -> anyhow::Result<()> {
 
     let (mux_tx, mux_rx) = watch::channel::<Option<Mux>>(None);
     let (control_tx, control_rx) = watch::channel::<Option<Arc<Control>>>(None);
-    let docker = tokio::spawn(forward::docker::serve(docker_listener, mux_rx.clone()));
+    // berthd's own vsock port is reached through the hybrid vsock socket (QEMU's
+    // vhost-device-vsock); without one, docker connections go through the agent.
+    let direct = backend.vsock_handshake().then(|| backend.vsock_socket());
+    let docker = tokio::spawn(forward::docker::serve(
+        docker_listener,
+        mux_rx.clone(),
+        direct,
+    ));
     let agent = tokio::spawn(forward::agent::serve(agent_listener, mux_rx.clone()));
     let link = tokio::spawn(link::keep(
         backend.vsock_socket(),

@@ -179,10 +179,27 @@ async fn handle_stream(stream: yamux::Stream, agent: Arc<Agent>) {
             framed,
         } => exec::serve(stream, argv, tty, rows, cols, framed).await,
         Header::Control => control::serve(stream, agent).await,
+        Header::Discard => discard(stream).await,
     };
     if let Err(e) = result {
         tracing::debug!(%id, "stream ended with an error: {e}");
     }
+}
+
+/// Reads the stream to its end and answers with the byte count.
+async fn discard<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> std::io::Result<()> {
+    use tokio::io::AsyncReadExt;
+    vmlink::write_json_line(&mut stream, &Reply::ok()).await?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut bytes = 0u64;
+    loop {
+        match stream.read(&mut buf).await? {
+            0 => break,
+            n => bytes += n as u64,
+        }
+    }
+    vmlink::write_json_line(&mut stream, &serde_json::json!({ "bytes": bytes })).await?;
+    tokio::io::AsyncWriteExt::shutdown(&mut stream).await
 }
 
 /// Answers a header with an error and closes the stream.
