@@ -44,6 +44,10 @@ def test_docker_version_shows_berthd_through_the_forwarded_socket(vm):
     assert "Berth Engine" in out.split("Server:", 1)[1], out
     status = vm.berth("status").stdout
     assert "VM: running" in status and "Engine: Berth" in status, status
+    # Docker connections take the direct path to berthd's vsock port, not the agent's relay.
+    log = vm.host_log()
+    assert "connected to berthd's vsock port" in log, log[-2000:]
+    assert "relaying through the agent" not in log, log[-2000:]
 
 
 def test_shell_runs_in_the_guest_and_logs_show_its_console(vm):

@@ -9,15 +9,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UnixListener;
+use tokio::sync::watch;
 
 /// After a failed connection to berthd's vsock port (a guest image without it, berthd
 /// restarting), connections go through the agent for this long before the next try.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// Serves `listener` until the task is dropped. `direct`: the hybrid vsock socket through
-/// which berthd's port is reached, if the VM backend has one.
-pub async fn serve(listener: UnixListener, watch: MuxWatch, direct: Option<PathBuf>) {
-    let direct = direct.map(|vsock| Arc::new(Direct::new(vsock)));
+/// Serves `listener` until the task is dropped. `direct`: the way to berthd's port, if the
+/// VM backend has one.
+pub async fn serve(listener: UnixListener, watch: MuxWatch, direct: Option<Direct>) {
+    let direct = direct.map(Arc::new);
     loop {
         let conn = match listener.accept().await {
             Ok((c, _)) => c,
@@ -57,9 +58,11 @@ async fn forward(
     Ok(())
 }
 
-/// berthd's session, connected on first use and again after it ends.
-struct Direct {
+/// berthd's session, connected on first use once the engine is ready, and again after it ends.
+pub struct Direct {
     vsock: PathBuf,
+    /// Whether the agent reported berthd ready (its port is bound by then).
+    ready: watch::Receiver<bool>,
     state: tokio::sync::Mutex<DirectState>,
 }
 
@@ -70,21 +73,26 @@ struct DirectState {
 }
 
 impl Direct {
-    fn new(vsock: PathBuf) -> Direct {
+    /// `vsock`: the hybrid vsock socket through which berthd's port is reached.
+    pub fn new(vsock: PathBuf, ready: watch::Receiver<bool>) -> Direct {
         Direct {
             vsock,
+            ready,
             state: Default::default(),
         }
     }
 
     /// A new stream to berthd, or `None` (then the agent relays).
     async fn open(&self) -> Option<MuxStream> {
+        // While berthd starts, its port may not be bound yet: each connection tries, and a
+        // refusal is expected. Once it is ready, a refusal means no direct path for a while.
+        let ready = *self.ready.borrow();
         let session = {
             let mut state = self.state.lock().await;
             match state.session.as_ref().filter(|m| !m.is_closed()) {
                 Some(m) => m.clone(),
                 None => {
-                    if state.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
+                    if ready && state.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
                         return None;
                     }
                     match hvsock::connect(&self.vsock, ENGINE_VSOCK_PORT).await {
@@ -95,10 +103,14 @@ impl Direct {
                             state.failed_at = None;
                             mux
                         }
-                        Err(e) => {
+                        Err(e) if ready => {
                             tracing::info!("berthd's vsock port: {e}; relaying through the agent");
                             state.session = None;
                             state.failed_at = Some(Instant::now());
+                            return None;
+                        }
+                        Err(e) => {
+                            tracing::debug!("berthd's vsock port, before berthd is ready: {e}");
                             return None;
                         }
                     }

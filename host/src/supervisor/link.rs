@@ -18,6 +18,7 @@ pub async fn keep(
     mux_tx: watch::Sender<Option<Mux>>,
     control_tx: watch::Sender<Option<Arc<Control>>>,
     ready_file: PathBuf,
+    engine_ready: watch::Sender<bool>,
 ) {
     let mut ports = Ports::new(mux_tx.subscribe());
     let mut logged = false;
@@ -76,6 +77,7 @@ pub async fn keep(
                 Event::Ready => {
                     tracing::info!("the engine in the guest is ready");
                     let _ = std::fs::write(&ready_file, b"ready\n");
+                    engine_ready.send_replace(true);
                 }
                 Event::Ports { tcp, udp } => {
                     ports.apply(&tcp).await;
@@ -88,6 +90,7 @@ pub async fn keep(
         driver.abort();
         mux_tx.send_replace(None);
         control_tx.send_replace(None);
+        engine_ready.send_replace(false);
         let _ = std::fs::remove_file(&ready_file);
         ports.apply(&[]).await;
         ports.apply_udp(&[]).await;

@@ -46,8 +46,12 @@ pub async fn run(home: Home, settings: Settings) -> anyhow::Result<()> {
     let (mux_tx, mux_rx) = watch::channel::<Option<Mux>>(None);
     let (control_tx, control_rx) = watch::channel::<Option<Arc<Control>>>(None);
     // berthd's own vsock port is reached through the hybrid vsock socket (QEMU's
-    // vhost-device-vsock); without one, docker connections go through the agent.
-    let direct = backend.vsock_handshake().then(|| backend.vsock_socket());
+    // vhost-device-vsock), once the engine is ready; until then, and without such a socket,
+    // docker connections go through the agent.
+    let (ready_tx, ready_rx) = watch::channel(false);
+    let direct = backend
+        .vsock_handshake()
+        .then(|| forward::docker::Direct::new(backend.vsock_socket(), ready_rx));
     let docker = tokio::spawn(forward::docker::serve(
         docker_listener,
         mux_rx.clone(),
@@ -60,6 +64,7 @@ pub async fn run(home: Home, settings: Settings) -> anyhow::Result<()> {
         mux_tx,
         control_tx,
         home.vm_dir().join("ready"),
+        ready_tx,
     ));
 
     let follow = tokio::spawn(daemon_json::follow(

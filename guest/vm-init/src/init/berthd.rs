@@ -13,6 +13,7 @@ pub const CONFIG: &str = "/run/berth/daemon.json";
 
 /// berthd's command line in the guest.
 pub fn args(debug_tcp: bool) -> Vec<String> {
+    let vsock = format!("vsock://:{}", berth_common::vmlink::ENGINE_VSOCK_PORT);
     let mut v: Vec<String> = [
         "--data-root",
         "/var/lib/berth",
@@ -20,6 +21,8 @@ pub fn args(debug_tcp: bool) -> Vec<String> {
         "/run/berth/exec",
         "-H",
         "unix:///var/run/berth/docker.sock",
+        "-H",
+        &vsock,
         "--pidfile",
         "/run/berth/berthd.pid",
         "--config-file",
@@ -184,7 +187,7 @@ mod tests {
         assert_eq!(
             a,
             "--data-root /var/lib/berth --exec-root /run/berth/exec \
-             -H unix:///var/run/berth/docker.sock --pidfile /run/berth/berthd.pid \
+             -H unix:///var/run/berth/docker.sock -H vsock://:2375 --pidfile /run/berth/berthd.pid \
              --config-file /run/berth/daemon.json"
         );
         assert!(args(true)
