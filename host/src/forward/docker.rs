@@ -58,7 +58,7 @@ async fn forward(
     Ok(())
 }
 
-/// berthd's session, connected on first use once the engine is ready, and again after it ends.
+/// berthd's session, connected on first use and again after it ends.
 pub struct Direct {
     vsock: PathBuf,
     /// Whether the agent reported berthd ready (its port is bound by then).
