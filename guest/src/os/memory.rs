@@ -11,7 +11,7 @@
 //! is done, so that an idle berthd stays small.
 
 /// Buffers below this come from the arenas (glibc's starting threshold is
-/// 128 KiB; the server's read buffers grow to ~400 KiB, a batch to 1 MiB).
+/// 128 KiB; the server's read buffers grow to ~400 KiB).
 const MMAP_THRESHOLD: usize = 4 << 20;
 /// Free memory an arena keeps at its top before trimming.
 const TRIM_THRESHOLD: usize = 8 << 20;

@@ -12,23 +12,18 @@
 use std::cell::RefCell;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use crate::images::compression::read_up_to;
+use super::write::copy_through;
 
 /// A tar stream that can write its next bytes to a file itself.
 pub trait Input: Read {
     /// Writes the next `n` bytes to `out`. The default copies them through `buf`.
     fn write_next(&mut self, n: u64, out: &mut dyn Write, buf: &mut [u8]) -> io::Result<()> {
-        let mut left = n;
-        while left > 0 {
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let got = read_up_to(self, &mut buf[..want])?;
-            if got == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            out.write_all(&buf[..got])?;
-            left -= got as u64;
+        let mut part = self.take(n);
+        copy_through(&mut part, out, buf)?;
+        match part.limit() {
+            0 => Ok(()),
+            _ => Err(io::ErrorKind::UnexpectedEof.into()),
         }
-        Ok(())
     }
 }
 
@@ -53,17 +48,9 @@ impl Input for crate::task::BodyReader {
 impl<I: Input> Input for io::Chain<io::Cursor<Vec<u8>>, I> {
     fn write_next(&mut self, n: u64, out: &mut dyn Write, buf: &mut [u8]) -> io::Result<()> {
         let (head, rest) = self.get_mut();
-        let mut left = n;
-        let start = head.position() as usize;
-        let ahead = &head.get_ref()[start.min(head.get_ref().len())..];
-        let k = ahead.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        if k > 0 {
-            out.write_all(&ahead[..k])?;
-            head.set_position((start + k) as u64);
-            left -= k as u64;
-        }
-        if left > 0 {
-            rest.write_next(left, out, buf)?;
+        let from_head = io::copy(&mut head.take(n), out)?;
+        if from_head < n {
+            rest.write_next(n - from_head, out, buf)?;
         }
         Ok(())
     }
@@ -131,18 +118,15 @@ impl<I: Input> Seek for Parser<'_, I> {
     /// Only forward from the current position: the parser skipping the rest
     /// of an entry (the unseen bytes first, then the stream's own).
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let SeekFrom::Current(delta) = to else {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "a streamed archive can only be skipped forward",
-            ));
+        let mut delta = match to {
+            SeekFrom::Current(d) if d >= 0 => d as u64,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "a streamed archive can only be skipped forward",
+                ))
+            }
         };
-        let mut delta = u64::try_from(delta).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::Unsupported,
-                "a streamed archive can only be skipped forward",
-            )
-        })?;
         let mut t = self.0.inner.borrow_mut();
         let seen = t.unseen.min(delta);
         t.unseen -= seen;
