@@ -44,17 +44,16 @@ async fn forward(
 ) -> std::io::Result<()> {
     // The agent's session stands for "the guest is up": wait for it as every stream does.
     let agent = relay::session(watch).await?;
-    if let Some(mut stream) = match direct {
+    let direct = match direct {
         Some(d) => d.open().await,
         None => None,
-    } {
-        let (up, down) = relay::splice(&mut conn, &mut stream).await?;
-        tracing::debug!("docker connection done (direct): {up} bytes in, {down} out");
-        return Ok(());
-    }
-    let mut stream = agent.open(&Header::Docker).await?;
+    };
+    let (mut stream, via) = match direct {
+        Some(s) => (s, "direct"),
+        None => (agent.open(&Header::Docker).await?, "through the agent"),
+    };
     let (up, down) = relay::splice(&mut conn, &mut stream).await?;
-    tracing::debug!("docker connection done (through the agent): {up} bytes in, {down} out");
+    tracing::debug!("docker connection done ({via}): {up} bytes in, {down} out");
     Ok(())
 }
 
