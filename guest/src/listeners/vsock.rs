@@ -12,7 +12,7 @@
 use anyhow::Context;
 use axum::Router;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
+use tokio_util::compat::FuturesAsyncReadCompatExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tokio_vsock::{VsockAddr, VsockListener, VMADDR_CID_ANY};
@@ -22,27 +22,13 @@ pub fn bind(cid: Option<u32>, port: u32) -> anyhow::Result<VsockListener> {
         .with_context(|| format!("cannot listen on vsock port {port}"))
 }
 
-/// What the guest sends goes in frames of this much at most: every frame
-/// costs syscalls, dear under emulation (the agent's setting too).
-const SPLIT_SEND: usize = 64 * 1024;
-/// yamux reads a 12-byte header, then the frame's body: buffered, one read
-/// serves many frames.
-const READ_BUF: usize = 256 * 1024;
-const WRITE_BUF: usize = SPLIT_SEND + 64;
-
 /// Serves one connection's yamux session until it ends, or until `stop`
 /// and the end of the API connections open then.
 pub async fn serve_session<S>(io: S, router: Router, stop: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = futures_util::io::BufReader::with_capacity(
-        READ_BUF,
-        futures_util::io::BufWriter::with_capacity(WRITE_BUF, io.compat()),
-    );
-    let mut cfg = yamux::Config::default();
-    cfg.set_split_send_size(SPLIT_SEND);
-    let mut session = yamux::Connection::new(io, cfg, yamux::Mode::Server);
+    let mut session = berth_common::guest_session::serve(io);
     let streams = TaskTracker::new();
     loop {
         // Polling for inbound streams is also what moves every open stream's
@@ -75,6 +61,7 @@ mod tests {
     use super::*;
     use futures_util::{AsyncReadExt, AsyncWriteExt};
     use std::time::Duration;
+    use tokio_util::compat::TokioAsyncReadCompatExt;
 
     /// Two API connections as streams of one session, answered each on its
     /// own; the session ends once stopped and its connections are done.

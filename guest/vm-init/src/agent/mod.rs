@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
-use tokio_util::compat::{FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
+use tokio_util::compat::FuturesAsyncReadCompatExt;
 use tokio_util::sync::CancellationToken;
 
 /// What every stream handler needs.
@@ -54,31 +54,12 @@ impl Agent {
     }
 }
 
-fn yamux_config() -> yamux::Config {
-    let mut cfg = yamux::Config::default();
-    // Fewer, larger frames for what the guest sends (docker cp out, logs):
-    // every frame costs syscalls, and syscalls are dear under emulation.
-    cfg.set_split_send_size(SPLIT_SEND);
-    cfg
-}
-
-const SPLIT_SEND: usize = 64 * 1024;
-/// yamux reads a frame as a 12-byte header then its body, and writes them
-/// the same way: buffered, a read syscall serves many frames and a frame
-/// goes out in one write (yamux flushes after each frame, so nothing waits).
-const READ_BUF: usize = 256 * 1024;
-const WRITE_BUF: usize = SPLIT_SEND + 64;
-
 /// Serves one host connection until it ends. The host opens every stream.
 pub async fn serve_connection<S>(socket: S, agent: Arc<Agent>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = futures::io::BufReader::with_capacity(
-        READ_BUF,
-        futures::io::BufWriter::with_capacity(WRITE_BUF, socket.compat()),
-    );
-    let mut conn = yamux::Connection::new(io, yamux_config(), yamux::Mode::Server);
+    let mut conn = berth_common::guest_session::serve(socket);
     loop {
         // Polling the connection is also what moves the bytes of every open
         // stream: this loop must keep running while streams are served.
