@@ -46,7 +46,7 @@ def test_docker_version_shows_berthd_through_the_forwarded_socket(vm):
     assert "VM: running" in status and "Engine: Berth" in status, status
     # Docker connections take the direct path to berthd's vsock port, not the agent's relay.
     log = vm.host_log()
-    assert "connected to berthd's vsock port" in log, log[-2000:]
+    assert "docker connections go to berthd's vsock port" in log, log[-2000:]
     assert "relaying through the agent" not in log, log[-2000:]
 
 

@@ -4,6 +4,5 @@
 //! dependencies, no I/O beyond what the caller hands in.
 
 pub mod daemon_config;
-#[cfg(feature = "guest-session")]
-pub mod guest_session;
+pub mod framed;
 pub mod vmlink;

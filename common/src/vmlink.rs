@@ -16,10 +16,14 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The vsock port the agent listens on inside the guest.
 pub const AGENT_VSOCK_PORT: u32 = 1024;
-/// berthd's own vsock port inside the guest: each connection is a yamux
-/// session whose streams are Engine API connections (no header). The host's
-/// direct path to the API; the agent's `{"open":"docker"}` relay is the
-/// fallback.
+/// The guest's transport probe: it reads a little-endian u64 count, then that
+/// many bytes, and answers with the count it read (a u64 too). Nothing sits
+/// between the vsock connection and the reader: `bench/vm.py` measures the
+/// raw transport with it.
+pub const PROBE_VSOCK_PORT: u32 = 1025;
+/// berthd's own vsock port inside the guest: each connection is one Engine
+/// API connection in [`crate::framed`] frames (no header). The host's direct
+/// path to the API; the agent's `{"open":"docker"}` relay is the fallback.
 pub const ENGINE_VSOCK_PORT: u32 = 2375;
 /// The guest's vsock context id.
 pub const GUEST_CID: u32 = 3;

@@ -24,8 +24,8 @@ pub enum Carries {
     Http,
     /// One HTTP connection inside TLS.
     Tls(TlsAcceptor),
-    /// A yamux session of HTTP connections (see `vsock`).
-    Sessions,
+    /// One HTTP connection in frames (see `vsock`).
+    Framed,
 }
 
 pub async fn accept_loop<S, F, Fut>(
@@ -57,7 +57,9 @@ pub async fn accept_loop<S, F, Fut>(
         conns.spawn(async move {
             match carries {
                 Carries::Http => serve(stream, router, stop).await,
-                Carries::Sessions => super::vsock::serve_session(stream, router, stop).await,
+                Carries::Framed => {
+                    serve(berth_common::framed::Framed::new(stream), router, stop).await
+                }
                 Carries::Tls(acceptor) => {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
                     {

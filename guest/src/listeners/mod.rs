@@ -138,7 +138,7 @@ impl Listeners {
                         tracing::info!("API listen on {shown}");
                         conn::accept_loop(
                             || async { l.accept().await.map(|(s, _)| s) },
-                            Carries::Sessions,
+                            Carries::Framed,
                             router,
                             stop,
                             conns,

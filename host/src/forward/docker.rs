@@ -1,14 +1,16 @@
-//! The Docker socket on the host. Each connection becomes a stream of berthd's own yamux
-//! session over vsock (the direct path: nothing in the guest relays the bytes), or, when that
-//! session cannot be had, a `{"open":"docker"}` stream to the agent, which relays it to
-//! berthd's Unix socket in the guest.
+//! The Docker socket on the host. Each connection becomes a vsock connection of its own to
+//! berthd's port, its bytes in [`framed`] frames (the direct path: nothing in the guest relays
+//! them), or, when that port cannot be reached, a `{"open":"docker"}` stream to the agent,
+//! which relays it to berthd's Unix socket in the guest.
 
-use super::{hvsock, relay, Mux, MuxStream, MuxWatch};
+use super::{hvsock, relay, MuxWatch};
+use berth_common::framed::Framed;
 use berth_common::vmlink::{Header, ENGINE_VSOCK_PORT};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::UnixListener;
+use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
 /// After a failed connection to berthd's vsock port (a guest image without it, berthd
@@ -38,37 +40,39 @@ pub async fn serve(listener: UnixListener, watch: MuxWatch, direct: Option<Direc
 }
 
 async fn forward(
-    mut conn: tokio::net::UnixStream,
+    mut conn: UnixStream,
     watch: &MuxWatch,
     direct: Option<&Direct>,
 ) -> std::io::Result<()> {
     // The agent's session stands for "the guest is up": wait for it as every stream does.
     let agent = relay::session(watch).await?;
     let direct = match direct {
-        Some(d) => d.open().await,
+        Some(d) => d.connect().await,
         None => None,
     };
-    let (mut stream, via) = match direct {
-        Some(s) => (s, "direct"),
-        None => (agent.open(&Header::Docker).await?, "through the agent"),
+    let (up, down, via) = match direct {
+        Some(vsock) => {
+            let (up, down) = relay::splice(&mut conn, &mut Framed::new(vsock)).await?;
+            (up, down, "direct")
+        }
+        None => {
+            let mut stream = agent.open(&Header::Docker).await?;
+            let (up, down) = relay::splice(&mut conn, &mut stream).await?;
+            (up, down, "through the agent")
+        }
     };
-    let (up, down) = relay::splice(&mut conn, &mut stream).await?;
     tracing::debug!("docker connection done ({via}): {up} bytes in, {down} out");
     Ok(())
 }
 
-/// berthd's session, connected on first use and again after it ends.
+/// The way to berthd's vsock port, and whether it has been working.
 pub struct Direct {
     vsock: PathBuf,
     /// Whether the agent reported berthd ready (its port is bound by then).
     ready: watch::Receiver<bool>,
-    state: tokio::sync::Mutex<DirectState>,
-}
-
-#[derive(Default)]
-struct DirectState {
-    session: Option<Mux>,
-    failed_at: Option<Instant>,
+    failed_at: Mutex<Option<Instant>>,
+    /// Whether a connection has reached berthd's port since the last failure (logged once).
+    reached: AtomicBool,
 }
 
 impl Direct {
@@ -77,49 +81,36 @@ impl Direct {
         Direct {
             vsock,
             ready,
-            state: Default::default(),
+            failed_at: Mutex::new(None),
+            reached: AtomicBool::new(false),
         }
     }
 
-    /// A new stream to berthd, or `None` (then the agent relays).
-    async fn open(&self) -> Option<MuxStream> {
+    /// A new connection to berthd's port, or `None` (then the agent relays).
+    async fn connect(&self) -> Option<UnixStream> {
         // While berthd starts, its port may not be bound yet: each connection tries, and a
         // refusal is expected. Once it is ready, a refusal means no direct path for a while.
         let ready = *self.ready.borrow();
-        let session = {
-            let mut state = self.state.lock().await;
-            match state.session.as_ref().filter(|m| !m.is_closed()) {
-                Some(m) => m.clone(),
-                None => {
-                    if ready && state.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
-                        return None;
-                    }
-                    match hvsock::connect(&self.vsock, ENGINE_VSOCK_PORT).await {
-                        Ok(conn) => {
-                            tracing::info!("connected to berthd's vsock port");
-                            let (mux, _driver) = Mux::start(conn);
-                            state.session = Some(mux.clone());
-                            state.failed_at = None;
-                            mux
-                        }
-                        Err(e) if ready => {
-                            tracing::info!("berthd's vsock port: {e}; relaying through the agent");
-                            state.session = None;
-                            state.failed_at = Some(Instant::now());
-                            return None;
-                        }
-                        Err(e) => {
-                            tracing::debug!("berthd's vsock port, before berthd is ready: {e}");
-                            return None;
-                        }
-                    }
+        let failed_at = *self.failed_at.lock().unwrap();
+        if ready && failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
+            return None;
+        }
+        match hvsock::connect(&self.vsock, ENGINE_VSOCK_PORT).await {
+            Ok(conn) => {
+                if !self.reached.swap(true, Ordering::Relaxed) {
+                    tracing::info!("docker connections go to berthd's vsock port");
                 }
+                *self.failed_at.lock().unwrap() = None;
+                Some(conn)
             }
-        };
-        match session.open_raw().await {
-            Ok(s) => Some(s),
+            Err(e) if ready => {
+                tracing::info!("berthd's vsock port: {e}; relaying through the agent");
+                self.reached.store(false, Ordering::Relaxed);
+                *self.failed_at.lock().unwrap() = Some(Instant::now());
+                None
+            }
             Err(e) => {
-                tracing::debug!("berthd's session: {e}");
+                tracing::debug!("berthd's vsock port, before berthd is ready: {e}");
                 None
             }
         }

@@ -5,7 +5,9 @@
 mod control;
 mod engine;
 mod exec;
+pub mod probe;
 mod relay;
+mod session;
 mod udp;
 
 pub use control::{check_daemon_json, GuestOps};
@@ -59,7 +61,7 @@ pub async fn serve_connection<S>(socket: S, agent: Arc<Agent>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut conn = berth_common::guest_session::serve(socket);
+    let mut conn = session::serve(socket);
     loop {
         // Polling the connection is also what moves the bytes of every open
         // stream: this loop must keep running while streams are served.

@@ -356,6 +356,7 @@ async fn serve_vsock(agent: Arc<crate::agent::Agent>) -> anyhow::Result<()> {
         }
     };
     tracing::info!("agent listening on vsock port {}", vmlink::AGENT_VSOCK_PORT);
+    tokio::spawn(crate::agent::probe::serve_vsock());
     crate::agent::serve(|| async { listener.accept().await.map(|(s, _)| s) }, agent).await;
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! The guest's end of a yamux session with the host, as the agent and
-//! berthd's vsock listener both serve it (the host opens every stream).
+//! The agent's end of its yamux session with the host (the host opens every
+//! stream).
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
@@ -15,7 +15,7 @@ const READ_BUF: usize = 256 * 1024;
 const WRITE_BUF: usize = SPLIT_SEND + 64;
 
 /// The buffered connection a session runs on.
-pub type Io<T> = futures_util::io::BufReader<futures_util::io::BufWriter<Compat<T>>>;
+pub type Io<T> = futures::io::BufReader<futures::io::BufWriter<Compat<T>>>;
 
 /// A server session on `socket` (vsock in the VM, a Unix socket in tests).
 /// Polling it for inbound streams is also what moves every open stream's
@@ -24,9 +24,9 @@ pub fn serve<T>(socket: T) -> yamux::Connection<Io<T>>
 where
     T: AsyncRead + AsyncWrite + Unpin,
 {
-    let io = futures_util::io::BufReader::with_capacity(
+    let io = futures::io::BufReader::with_capacity(
         READ_BUF,
-        futures_util::io::BufWriter::with_capacity(WRITE_BUF, socket.compat()),
+        futures::io::BufWriter::with_capacity(WRITE_BUF, socket.compat()),
     );
     let mut cfg = yamux::Config::default();
     cfg.set_split_send_size(SPLIT_SEND);
