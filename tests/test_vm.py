@@ -53,6 +53,10 @@ def test_docker_version_shows_berthd_through_the_forwarded_socket(vm):
 def test_shell_runs_in_the_guest_and_logs_show_its_console(vm):
     # `berth shell CMD` runs in the VM itself (its kernel, not a container's view of the host).
     assert "cloud-amd64" in vm.berth("shell", "uname", "-r").stdout
+    # The guest keeps a clock that needs no emulated device access: the TSC under emulation
+    # (berth passes tsc=reliable), kvm-clock under KVM; never the HPET.
+    clock = vm.berth("shell", "cat", "/sys/devices/system/clocksource/clocksource0/current_clocksource")
+    assert clock.stdout.strip() in ("tsc", "kvm-clock"), clock.stdout
     logs = vm.berth("logs").stdout
     assert "berth_vm_init" in logs and "berthd" in logs
 
