@@ -1,7 +1,6 @@
 //! The daemon.json panel: read, validate with the daemon's own code, apply
 //! (atomic write, then SIGHUP or a restart notice).
 
-use std::io::Write;
 use std::path::Path;
 
 use berth_common::daemon_config::{self, key_info, ConfigError, DaemonConfig};
@@ -127,7 +126,7 @@ pub(crate) fn apply(ctx: &Context, args: &Args) -> Result<Value, CommandError> {
     let loaded = daemon_config::validate_text(&text).map_err(config_error)?;
     let (reloaded, needs_restart) = plan_json(ctx, &loaded.config);
     let path = &ctx.settings().daemon_json;
-    write_atomic(path, text.as_bytes()).map_err(|e| {
+    crate::settings::write_atomic(path, text.as_bytes()).map_err(|e| {
         CommandError::internal(format!(
             "cannot write {}: {e}; check that this user may write there \
              (or start the dashboard with --daemon-config PATH)",
@@ -225,25 +224,6 @@ fn restart_vm() -> std::io::Result<()> {
         .stderr(std::process::Stdio::null())
         .spawn()
         .map(drop)
-}
-
-/// temp file in the same directory, fsync, rename over, fsync the directory; keeps the mode.
-fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        tmp.as_file().set_permissions(meta.permissions())?;
-    }
-    tmp.persist(path).map_err(|e| e.error)?;
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
 }
 
 /// SIGHUP to the daemon named by the pidfile, after checking the pid is a berthd.

@@ -161,23 +161,54 @@ impl Settings {
     }
 }
 
-/// Writes `data` to `path` so that a reader sees the old or the new file, never a part.
+/// Writes `data` to `path` so that a reader sees the old or the new file, never a part, and
+/// a crash leaves one of them: a temp file in the same directory, fsync, rename over, fsync
+/// the directory. A file that exists keeps its mode.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+    if let Ok(meta) = std::fs::metadata(path) {
+        tmp.as_file().set_permissions(meta.permissions())?;
     }
+    tmp.persist(path).map_err(|e| e.error)?;
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn an_atomic_write_replaces_the_content_and_keeps_the_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.json");
+        std::fs::write(&path, "{}").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_atomic(&path, b"{\"debug\": true}").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"debug\": true}");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // A new file in a folder that does not exist yet.
+        let fresh = dir.path().join("a").join("b.json");
+        write_atomic(&fresh, b"x").unwrap();
+        assert_eq!(std::fs::read(&fresh).unwrap(), b"x");
+        // Nothing else is left in the folder (no temp file).
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
 
     #[test]
     fn an_absent_file_gives_the_defaults() {
