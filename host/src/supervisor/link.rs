@@ -11,6 +11,11 @@ use tokio::sync::{mpsc, watch};
 
 /// How often the guest clock is set from the host's.
 const CLOCK_SYNC: Duration = Duration::from_secs(60);
+/// How long the agent has to answer on a new session's control stream. A connection made
+/// while the guest's listener comes up can be accepted by the vsock device yet never reach
+/// the agent; without a bound the supervisor would wait on it forever (seen: a boot whose
+/// berthd was up while the host waited until its start timeout).
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub async fn keep(
     vsock: PathBuf,
@@ -41,12 +46,21 @@ pub async fn keep(
         };
         let (mux, driver) = Mux::start(conn);
         let (events_tx, mut events) = mpsc::unbounded_channel();
-        let control = match Control::open(&mux, events_tx).await {
-            Ok(c) => c,
-            Err(e) => {
+        let control = match tokio::time::timeout(CONTROL_TIMEOUT, Control::open(&mux, events_tx))
+            .await
+        {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
                 tracing::warn!("the guest agent refused the control stream: {e}");
                 driver.abort();
                 tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "the guest agent did not answer on the control stream within {CONTROL_TIMEOUT:?}; reconnecting"
+                );
+                driver.abort();
                 continue;
             }
         };
@@ -95,5 +109,34 @@ pub async fn keep(
         ports.apply(&[]).await;
         ports.apply_udp(&[]).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection the agent never answers on (accepted, then silent) is given up after
+    /// CONTROL_TIMEOUT and the link connects again, instead of waiting forever.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_control_stream_is_given_up_and_the_link_reconnects() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let (mux_tx, _mux_rx) = watch::channel(None);
+        let (control_tx, _control_rx) = watch::channel(None);
+        let (ready_tx, _ready_rx) = watch::channel(false);
+        let link = tokio::spawn(keep(
+            path,
+            false,
+            mux_tx,
+            control_tx,
+            dir.path().join("ready"),
+            ready_tx,
+        ));
+        let (_silent, _) = listener.accept().await.unwrap();
+        let again = tokio::time::timeout(CONTROL_TIMEOUT * 2, listener.accept()).await;
+        assert!(again.is_ok(), "the link did not connect again");
+        link.abort();
     }
 }
