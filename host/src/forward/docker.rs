@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
+use tokio_util::either::Either;
 
 /// After a failed connection to berthd's vsock port (a guest image without it, berthd
 /// restarting), connections go through the agent for this long before the next try.
@@ -50,17 +51,14 @@ async fn forward(
         Some(d) => d.connect().await,
         None => None,
     };
-    let (up, down, via) = match direct {
-        Some(vsock) => {
-            let (up, down) = relay::splice(&mut conn, &mut Framed::new(vsock)).await?;
-            (up, down, "direct")
-        }
-        None => {
-            let mut stream = agent.open(&Header::Docker).await?;
-            let (up, down) = relay::splice(&mut conn, &mut stream).await?;
-            (up, down, "through the agent")
-        }
+    let (mut stream, via) = match direct {
+        Some(vsock) => (Either::Left(Framed::new(vsock)), "direct"),
+        None => (
+            Either::Right(agent.open(&Header::Docker).await?),
+            "through the agent",
+        ),
     };
+    let (up, down) = relay::splice(&mut conn, &mut stream).await?;
     tracing::debug!("docker connection done ({via}): {up} bytes in, {down} out");
     Ok(())
 }
