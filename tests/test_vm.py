@@ -63,6 +63,9 @@ def test_shell_runs_in_the_guest_and_logs_show_its_console(vm):
     if "QEMU TCG CPU" in cpuinfo:
         flags = next(line for line in cpuinfo.splitlines() if line.startswith("flags")).split()
         assert "erms" not in flags and "avx2" in flags, flags
+    # berthd runs one async worker per two vCPUs (the fixture's VM has two).
+    env = vm.berth("shell", "sh", "-c", "tr '\\0' '\\n' < /proc/$(pidof berthd)/environ").stdout.split()
+    assert "TOKIO_WORKER_THREADS=1" in env, env
     logs = vm.berth("logs").stdout
     assert "berth_vm_init" in logs and "berthd" in logs
 
