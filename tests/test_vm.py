@@ -169,6 +169,10 @@ def test_a_published_port_answers_on_the_hosts_loopback_and_closes_with_the_cont
         time.sleep(0.5)
         body = _get(url)
     assert body == "hello from the guest\n", vm.host_log()[-2000:]
+    # Each connection took a vsock connection of its own to the agent, not the shared session.
+    log = vm.host_log()
+    assert "published ports go to the agent's stream port" in log, log[-2000:]
+    assert "guest vsock port 1026" not in log, log[-2000:]
 
     vm.docker("rm", "-f", "web")
     deadline = time.monotonic() + 60

@@ -21,6 +21,11 @@ pub const AGENT_VSOCK_PORT: u32 = 1024;
 /// between the vsock connection and the reader: `bench/vm.py` measures the
 /// raw transport with it.
 pub const PROBE_VSOCK_PORT: u32 = 1025;
+/// The agent's stream port: each connection is one stream, exactly as on the
+/// session (a header line, the agent's reply, then the bytes), in
+/// [`crate::framed`] frames. Published ports take it: bulk bytes then cross
+/// no multiplexer; the session's streams are the fallback.
+pub const STREAM_VSOCK_PORT: u32 = 1026;
 /// berthd's own vsock port inside the guest: each connection is one Engine
 /// API connection in [`crate::framed`] frames (no header). The host's direct
 /// path to the API; the agent's `{"open":"docker"}` relay is the fallback.

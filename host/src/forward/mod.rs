@@ -4,12 +4,14 @@
 
 pub mod agent;
 pub mod control;
+pub mod direct;
 pub mod docker;
 pub mod hvsock;
 pub mod mux;
 pub mod relay;
 pub mod unix;
 
+pub use direct::Direct;
 pub use mux::{Mux, MuxStream};
 
 /// The current session with the guest: `None` while there is none (booting, rebooting).

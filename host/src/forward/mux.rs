@@ -47,21 +47,31 @@ impl Mux {
     /// an error carrying the agent's message.
     pub async fn open(&self, header: &Header) -> io::Result<MuxStream> {
         let mut s = self.open_raw().await?;
-        vmlink::write_json_line(&mut s, header).await?;
-        let reply: Reply = vmlink::read_json_line(&mut s).await?;
-        if reply.ok {
-            Ok(s)
-        } else {
-            Err(io::Error::other(format!(
-                "the guest refused the stream: {}",
-                reply.message.unwrap_or_default()
-            )))
-        }
+        request(&mut s, header).await?;
+        Ok(s)
     }
 
     /// Whether the session is still up.
     pub fn is_closed(&self) -> bool {
         self.open_tx.is_closed()
+    }
+}
+
+/// Sends a stream's `header` and waits for the agent's reply; an `ok:false` reply is an error
+/// carrying the agent's message.
+pub async fn request<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    header: &Header,
+) -> io::Result<()> {
+    vmlink::write_json_line(s, header).await?;
+    let reply: Reply = vmlink::read_json_line(s).await?;
+    if reply.ok {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "the guest refused the stream: {}",
+            reply.message.unwrap_or_default()
+        )))
     }
 }
 

@@ -2,11 +2,13 @@
 //! The end of one direction becomes a shutdown of the other side's write half (not a close), so
 //! half-close crosses the relay: `echo hi | docker run -i busybox cat` needs it.
 
-use super::{Mux, MuxWatch};
+use super::{Direct, Mux, MuxWatch};
+use berth_common::framed::Framed;
 use berth_common::vmlink::Header;
 use std::io;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::either::Either;
 
 /// How long a host connection waits for a session with the guest (the guest is booting or
 /// rebooting) before it is refused.
@@ -44,13 +46,30 @@ pub async fn session(watch: &MuxWatch) -> io::Result<Mux> {
     }
 }
 
-/// Relays one host connection as a stream opened with `header`.
-pub async fn relay<C>(mut conn: C, watch: &MuxWatch, header: &Header) -> io::Result<()>
+/// Relays one host connection as a stream opened with `header`: on a vsock connection of its
+/// own to the agent's stream port when `direct` reaches it, on the session otherwise.
+pub async fn relay<C>(
+    mut conn: C,
+    watch: &MuxWatch,
+    direct: Option<&Direct>,
+    header: &Header,
+) -> io::Result<()>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
     let mux = session(watch).await?;
-    let mut stream = mux.open(header).await?;
+    let vsock = match direct {
+        Some(d) => d.connect().await,
+        None => None,
+    };
+    let mut stream = match vsock {
+        Some(vsock) => {
+            let mut framed = Framed::new(vsock);
+            super::mux::request(&mut framed, header).await?;
+            Either::Left(framed)
+        }
+        None => Either::Right(mux.open(header).await?),
+    };
     let (up, down) = splice(&mut conn, &mut stream).await?;
     tracing::debug!("{header:?} connection done: {up} bytes to the guest, {down} from it");
     Ok(())

@@ -4,24 +4,29 @@
 
 mod udp;
 
-use crate::forward::{relay, MuxWatch};
+use crate::forward::{relay, Direct, MuxWatch};
 use berth_common::vmlink::Header;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// The host listeners of the currently published ports.
 pub struct Ports {
     watch: MuxWatch,
+    /// The agent's stream port, when the VM backend reaches guest ports (TCP connections go
+    /// there, each on a vsock connection of its own).
+    direct: Option<Arc<Direct>>,
     tcp: BTreeMap<u16, JoinHandle<()>>,
     udp: BTreeMap<u16, JoinHandle<()>>,
 }
 
 impl Ports {
-    pub fn new(watch: MuxWatch) -> Ports {
+    pub fn new(watch: MuxWatch, direct: Option<Arc<Direct>>) -> Ports {
         Ports {
             watch,
+            direct,
             tcp: BTreeMap::new(),
             udp: BTreeMap::new(),
         }
@@ -82,7 +87,8 @@ impl Ports {
             match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
                 Ok(listener) => {
                     tracing::info!("port {port}: forwarded from 127.0.0.1:{port}");
-                    self.tcp.insert(port, tokio::spawn(serve(listener, port, self.watch.clone())));
+                    let task = serve(listener, port, self.watch.clone(), self.direct.clone());
+                    self.tcp.insert(port, tokio::spawn(task));
                 }
                 Err(e) => tracing::warn!(
                     "port {port}: cannot listen on the host's 127.0.0.1:{port} ({e}); the container's port is reachable only inside the VM"
@@ -105,7 +111,7 @@ impl Drop for Ports {
     }
 }
 
-async fn serve(listener: TcpListener, port: u16, watch: MuxWatch) {
+async fn serve(listener: TcpListener, port: u16, watch: MuxWatch, direct: Option<Arc<Direct>>) {
     loop {
         let conn = match listener.accept().await {
             Ok((c, _)) => c,
@@ -116,9 +122,10 @@ async fn serve(listener: TcpListener, port: u16, watch: MuxWatch) {
             }
         };
         let _ = conn.set_nodelay(true);
-        let watch = watch.clone();
+        let (watch, direct) = (watch.clone(), direct.clone());
         tokio::spawn(async move {
-            if let Err(e) = relay::relay(conn, &watch, &Header::Tcp { port }).await {
+            let header = Header::Tcp { port };
+            if let Err(e) = relay::relay(conn, &watch, direct.as_deref(), &header).await {
                 tracing::debug!("port {port}: connection ended: {e}");
             }
         });
@@ -131,22 +138,15 @@ mod tests {
     use crate::forward::Mux;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[tokio::test]
-    async fn ports_open_relay_and_close() {
-        let (a, b) = tokio::io::duplex(1 << 20);
-        crate::forward::mux::tests::echo_agent(b);
-        let (mux, _t) = Mux::start(a);
-        let (_tx, watch) = tokio::sync::watch::channel(Some(mux));
-        let mut ports = Ports::new(watch);
-        // A port nobody on this machine uses: ask the OS for one, then free it.
+    /// Forwards a port nobody on this machine uses (the OS picks it, then it is freed), sends
+    /// "ping" through it and half-closes: the port and what came back.
+    async fn forward_and_ping(ports: &mut Ports) -> (u16, Vec<u8>) {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         ports.apply(&[port]).await;
-        assert_eq!(ports.forwarded(), vec![port]);
-
         let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .unwrap();
@@ -154,6 +154,18 @@ mod tests {
         c.shutdown().await.unwrap();
         let mut got = Vec::new();
         c.read_to_end(&mut got).await.unwrap();
+        (port, got)
+    }
+
+    #[tokio::test]
+    async fn ports_open_relay_and_close() {
+        let (a, b) = tokio::io::duplex(1 << 20);
+        crate::forward::mux::tests::echo_agent(b);
+        let (mux, _t) = Mux::start(a);
+        let (_tx, watch) = tokio::sync::watch::channel(Some(mux));
+        let mut ports = Ports::new(watch, None);
+        let (port, got) = forward_and_ping(&mut ports).await;
+        assert_eq!(ports.forwarded(), vec![port]);
         assert_eq!(got, b"ping");
 
         ports.apply(&[]).await;
@@ -164,13 +176,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn tcp_connections_take_the_agents_stream_port_in_frames() {
+        use berth_common::framed::Framed;
+        use berth_common::vmlink::{self, Reply};
+        // A stand-in for vhost-device-vsock's hybrid socket and the agent's stream port: it
+        // takes `CONNECT 1026`, reads the stream's header in frames and echoes the bytes
+        // upper-cased once the client's half-close arrives.
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("vsock.sock");
+        let device = tokio::net::UnixListener::bind(&sock).unwrap();
+        let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let (mut s, _) = device.accept().await.unwrap();
+            let line = vmlink::read_line_bounded(&mut s, 64).await.unwrap();
+            s.write_all(b"OK 1\n").await.unwrap();
+            let mut s = Framed::new(s);
+            let header: Header = vmlink::read_json_line(&mut s).await.unwrap();
+            seen_tx.send((line, header)).unwrap();
+            vmlink::write_json_line(&mut s, &Reply::ok()).await.unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).await.unwrap();
+            s.write_all(&got.to_ascii_uppercase()).await.unwrap();
+            s.shutdown().await.unwrap();
+        });
+        // The session exists (the guest is up) but carries nothing here.
+        let (a, _b) = tokio::io::duplex(1 << 20);
+        let (mux, _t) = Mux::start(a);
+        let (_tx, watch) = tokio::sync::watch::channel(Some(mux));
+        let (_, ready) = tokio::sync::watch::channel(true);
+        let port_no = berth_common::vmlink::STREAM_VSOCK_PORT;
+        let direct = Arc::new(Direct::new(sock, port_no, "stream port", ready));
+        let mut ports = Ports::new(watch, Some(direct));
+        let (port, got) = forward_and_ping(&mut ports).await;
+        assert_eq!(got, b"PING");
+        let (line, header) = seen.recv().await.unwrap();
+        assert_eq!(line, b"CONNECT 1026");
+        assert_eq!(header, Header::Tcp { port });
+    }
+
+    #[tokio::test]
     async fn udp_datagrams_cross_both_ways() {
         let (a, b) = tokio::io::duplex(1 << 20);
         // The stand-in agent echoes a stream's bytes: framed datagrams come back as they went.
         crate::forward::mux::tests::echo_agent(b);
         let (mux, _t) = Mux::start(a);
         let (_tx, watch) = tokio::sync::watch::channel(Some(mux));
-        let mut ports = Ports::new(watch);
+        let mut ports = Ports::new(watch, None);
         let port = std::net::UdpSocket::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

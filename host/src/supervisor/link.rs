@@ -1,7 +1,7 @@
 //! Keeping the session with the guest's agent: connect (retrying while the guest boots), open
 //! the control stream, follow its events, and start over when the guest restarts.
 
-use crate::forward::{control::Control, hvsock, Mux};
+use crate::forward::{control::Control, hvsock, Direct, Mux};
 use crate::ports::Ports;
 use berth_common::vmlink::{Event, AGENT_VSOCK_PORT};
 use std::path::PathBuf;
@@ -24,8 +24,9 @@ pub async fn keep(
     control_tx: watch::Sender<Option<Arc<Control>>>,
     ready_file: PathBuf,
     engine_ready: watch::Sender<bool>,
+    ports_direct: Option<Arc<Direct>>,
 ) {
-    let mut ports = Ports::new(mux_tx.subscribe());
+    let mut ports = Ports::new(mux_tx.subscribe(), ports_direct);
     let mut logged = false;
     loop {
         let conn = if handshake {
@@ -133,6 +134,7 @@ mod tests {
             control_tx,
             dir.path().join("ready"),
             ready_tx,
+            None,
         ));
         let (_silent, _) = listener.accept().await.unwrap();
         let again = tokio::time::timeout(CONTROL_TIMEOUT * 2, listener.accept()).await;

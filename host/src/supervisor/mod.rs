@@ -11,6 +11,7 @@ use crate::forward::{self, control::Control, Mux};
 use crate::settings::{Home, Settings};
 use crate::vm::{self, VmSpec};
 use anyhow::Context;
+use berth_common::vmlink::{ENGINE_VSOCK_PORT, STREAM_VSOCK_PORT};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
@@ -49,9 +50,22 @@ pub async fn run(home: Home, settings: Settings) -> anyhow::Result<()> {
     // vhost-device-vsock), once the engine is ready; until then, and without such a socket,
     // docker connections go through the agent.
     let (ready_tx, ready_rx) = watch::channel(false);
-    let direct = backend
-        .vsock_handshake()
-        .then(|| forward::docker::Direct::new(backend.vsock_socket(), ready_rx));
+    let direct = backend.vsock_handshake().then(|| {
+        let what = "docker connections go to berthd's vsock port";
+        forward::Direct::new(backend.vsock_socket(), ENGINE_VSOCK_PORT, what, ready_rx)
+    });
+    // The agent's stream port is bound before its session is up, and published ports are
+    // only served once the session is: ready from the start.
+    let ports_direct = backend.vsock_handshake().then(|| {
+        let what = "published ports go to the agent's stream port";
+        let (_, ready) = watch::channel(true);
+        Arc::new(forward::Direct::new(
+            backend.vsock_socket(),
+            STREAM_VSOCK_PORT,
+            what,
+            ready,
+        ))
+    });
     let docker = tokio::spawn(forward::docker::serve(
         docker_listener,
         mux_rx.clone(),
@@ -65,6 +79,7 @@ pub async fn run(home: Home, settings: Settings) -> anyhow::Result<()> {
         control_tx,
         home.vm_dir().join("ready"),
         ready_tx,
+        ports_direct,
     ));
 
     let follow = tokio::spawn(daemon_json::follow(

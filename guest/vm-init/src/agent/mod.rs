@@ -108,9 +108,40 @@ where
     }
 }
 
+/// Serves the stream port ([`vmlink::STREAM_VSOCK_PORT`]): each connection
+/// is one stream in frames.
+pub async fn serve_streams<L, S, F>(mut accept: L, agent: Arc<Agent>)
+where
+    L: FnMut() -> F,
+    F: std::future::Future<Output = std::io::Result<S>>,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut n = 0u64;
+    loop {
+        match accept().await {
+            Ok(conn) => {
+                n += 1;
+                let stream = berth_common::framed::Framed::new(conn);
+                tokio::spawn(handle(stream, format!("vsock-{n}"), agent.clone()));
+            }
+            Err(e) => {
+                tracing::warn!("accepting a stream connection failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
 async fn handle_stream(stream: yamux::Stream, agent: Arc<Agent>) {
-    let id = stream.id();
-    let mut stream = stream.compat();
+    let id = stream.id().to_string();
+    handle(stream.compat(), id, agent).await
+}
+
+/// One stream, however it came: a header line picks what it relays to.
+async fn handle<S>(mut stream: S, id: String, agent: Arc<Agent>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let header: Header = match vmlink::read_json_line(&mut stream).await {
         Ok(h) => h,
         Err(e) => {
@@ -210,4 +241,68 @@ pub fn run_local(
         serve(|| async { listener.accept().await.map(|(s, _)| s) }, agent).await;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_common::framed::Framed;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_framed_connection_is_a_stream_with_its_half_close() {
+        // A TCP service in the "guest" that answers what it read, upper-cased, after its EOF.
+        let service = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = service.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut s, _) = service.accept().await.unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).await.unwrap();
+            s.write_all(&got.to_ascii_uppercase()).await.unwrap();
+        });
+        let ops = Arc::new(control::LocalOps { daemon_json: None });
+        let dir = tempfile::tempdir().unwrap();
+        let agent = Agent::start(dir.path().join("none.sock"), ops, CancellationToken::new());
+
+        let (host, guest) = tokio::io::duplex(1 << 16);
+        let mut accepted = Some(guest);
+        tokio::spawn(serve_streams(
+            move || {
+                let next = accepted.take();
+                async move {
+                    match next {
+                        Some(s) => Ok(s),
+                        None => std::future::pending().await,
+                    }
+                }
+            },
+            agent,
+        ));
+        let mut host = Framed::new(host);
+        vmlink::write_json_line(&mut host, &Header::Tcp { port })
+            .await
+            .unwrap();
+        let reply: Reply = vmlink::read_json_line(&mut host).await.unwrap();
+        assert!(reply.ok, "{reply:?}");
+        host.write_all(b"through the port").await.unwrap();
+        host.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        host.read_to_end(&mut answer).await.unwrap();
+        assert_eq!(answer, b"THROUGH THE PORT");
+
+        // A port nobody listens on is refused with a reason.
+        let (host, guest) = tokio::io::duplex(1 << 16);
+        let agent = Agent::start(
+            dir.path().join("none.sock"),
+            Arc::new(control::LocalOps { daemon_json: None }),
+            CancellationToken::new(),
+        );
+        tokio::spawn(handle(Framed::new(guest), "t".into(), agent));
+        let mut host = Framed::new(host);
+        vmlink::write_json_line(&mut host, &Header::Tcp { port: 1 })
+            .await
+            .unwrap();
+        let reply: Reply = vmlink::read_json_line(&mut host).await.unwrap();
+        assert!(!reply.ok && reply.message.unwrap().contains("port 1"));
+    }
 }

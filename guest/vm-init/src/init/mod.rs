@@ -356,6 +356,20 @@ async fn serve_vsock(agent: Arc<crate::agent::Agent>) -> anyhow::Result<()> {
         }
     };
     tracing::info!("agent listening on vsock port {}", vmlink::AGENT_VSOCK_PORT);
+    // Bound before the host can have a session: the host opens stream connections only then.
+    let streams =
+        tokio_vsock::VsockAddr::new(tokio_vsock::VMADDR_CID_ANY, vmlink::STREAM_VSOCK_PORT);
+    match tokio_vsock::VsockListener::bind(streams) {
+        Ok(l) => {
+            let agent = agent.clone();
+            tokio::spawn(async move {
+                crate::agent::serve_streams(|| async { l.accept().await.map(|(s, _)| s) }, agent)
+                    .await
+            });
+        }
+        // The host falls back to the session's streams.
+        Err(e) => tracing::warn!("agent: vsock port {}: {e}", vmlink::STREAM_VSOCK_PORT),
+    }
     tokio::spawn(crate::agent::probe::serve_vsock());
     crate::agent::serve(|| async { listener.accept().await.map(|(s, _)| s) }, agent).await;
     Ok(())
