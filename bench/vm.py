@@ -26,6 +26,9 @@ from a local registry on 127.0.0.1 (tests/images/build.py's busybox), which the 
    volume and into the container's root (overlay on the data disk). Median of R (default 3)
    each, interleaved; nothing is synced (docker cp does not sync either). The host supervisor's
    CPU is shown too.
+3. Published ports: SIZE MiB downloaded from a container's busybox httpd through a published
+   port on the host's 127.0.0.1, and uploaded into a container's `nc` (each connection is a
+   vsock connection of its own to the agent's stream port). Median of R.
 MB/s are 10^6 bytes/s. The machine may be shared: the load average is printed.
 """
 from __future__ import annotations
@@ -44,6 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from images.build import build_all  # noqa: E402
+from lib.ports import free_port  # noqa: E402
 from lib.registry import Registry  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -144,6 +148,48 @@ def docker_cp(vm, src: Path, dest: str = "/blob") -> float:
     return took
 
 
+def _wait_for_port(port: int, path: str = "/") -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(f"GET {path} HTTP/1.0\r\n\r\n".encode())
+                status = s.recv(64).split(b"\r\n", 1)[0].split()
+                if status[1:2] == [b"200"]:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"nothing answers on the published port {port}")
+
+
+def port_download(port: int, size: int) -> float:
+    """Seconds to GET a SIZE-byte file through a published port (HTTP/1.0: it ends with the
+    connection)."""
+    start = time.monotonic()
+    got = 0
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"GET /blob HTTP/1.0\r\n\r\n")
+        while chunk := s.recv(1 << 20):
+            got += len(chunk)
+    took = time.monotonic() - start
+    if got < size:
+        raise RuntimeError(f"the download ended after {got} of {size} bytes")
+    return took
+
+
+def port_upload(port: int, payload: bytes) -> float:
+    """Seconds to send payload into a container's `nc -l` through a published port, until it
+    closes the connection after the end of the data."""
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        _send(s, payload)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(1 << 16):
+            pass
+    return time.monotonic() - start
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=256, help="MiB copied (default 256)")
@@ -201,6 +247,18 @@ def main() -> None:
             runs["raw disk"].append(raw_stream(vm, payload, TO_DISK))
             runs["cp disk"].append(docker_cp(vm, src))
         cpu = _cpu_seconds(sup) - cpu0
+        relayed = (len(runs) - 1) * a.reps * size / 2**30  # all but the probe's cross the supervisor
+
+        web, sink = free_port(), free_port()
+        vm.docker("run", "-d", "--name", "web", "--tmpfs", f"/www:size={2 * a.size}m", "-p", f"127.0.0.1:{web}:80",
+                  "busybox", "sh", "-c", f"head -c {size} /dev/zero > /www/blob && exec httpd -f -p 80 -h /www")
+        vm.docker("run", "-d", "--name", "nc-sink", "-p", f"127.0.0.1:{sink}:81", "busybox", "sh", "-c",
+                  "while true; do nc -l -p 81 > /dev/null; done")
+        _wait_for_port(web, "/blob")
+        runs["port down"], runs["port up"] = [], []
+        for _ in range(a.reps):
+            runs["port down"].append(port_download(web, size))
+            runs["port up"].append(port_upload(sink, payload))
         mbps = lambda t: size / t / 1e6  # noqa: E731
         med = {k: statistics.median(v) for k, v in runs.items()}
         labels = {
@@ -210,6 +268,8 @@ def main() -> None:
             "cp tmpfs": "docker cp into a tmpfs volume",
             "raw disk": "raw stream into a file on the data disk",
             "cp disk": "docker cp into the container's root (disk)",
+            "port down": "published port: download from httpd",
+            "port up": "published port: upload into nc",
         }
         for k, label in labels.items():
             print(f"{label:44} {mbps(med[k]):6.1f} MB/s  (runs: {', '.join(f'{mbps(t):.1f}' for t in runs[k])})")
@@ -220,8 +280,7 @@ def main() -> None:
         print(f"ratio docker cp / raw stream into a file, both into tmpfs: {med['raw tmpfs'] / med['cp tmpfs']:.2f}; "
               f"both onto the data disk: {med['raw disk'] / med['cp disk']:.2f}")
         print(f"docker CLI CPU per docker cp: {statistics.median(CLI_CPU):.2f} s (host CPU the raw stream does not use)")
-        moved = (len(runs) - 1) * a.reps * size / 2**30  # all but the probe's cross the supervisor
-        print(f"host supervisor CPU: {cpu:.2f} s for {moved:.2f} GiB relayed ({cpu / moved:.2f} s/GiB)")
+        print(f"host supervisor CPU: {cpu:.2f} s for {relayed:.2f} GiB relayed ({cpu / relayed:.2f} s/GiB)")
         print(f"load average: {os.getloadavg()}")
     finally:
         if vm:
