@@ -63,11 +63,13 @@ impl Direct {
                 Some(conn)
             }
             Err(e) if ready => {
-                tracing::info!(
-                    "guest vsock port {}: {e}; relaying through the agent",
-                    self.port
-                );
-                self.reached.store(false, Ordering::Relaxed);
+                // Said once per failure spell: with an older guest image every retry fails.
+                if self.reached.swap(false, Ordering::Relaxed) || failed_at.is_none() {
+                    let port = self.port;
+                    tracing::info!("guest vsock port {port}: {e}; relaying through the agent");
+                } else {
+                    tracing::debug!("guest vsock port {}: still {e}", self.port);
+                }
                 *self.failed_at.lock().unwrap() = Some(Instant::now());
                 None
             }
