@@ -4,11 +4,9 @@
 //! which relays it to berthd's Unix socket in the guest.
 
 use super::{relay, Direct, MuxWatch};
-use berth_common::framed::Framed;
 use berth_common::vmlink::Header;
 use std::sync::Arc;
-use tokio::net::{UnixListener, UnixStream};
-use tokio_util::either::Either;
+use tokio::net::UnixListener;
 
 /// Serves `listener` until the task is dropped. `direct`: the way to berthd's port, if the
 /// VM backend has one.
@@ -25,32 +23,9 @@ pub async fn serve(listener: UnixListener, watch: MuxWatch, direct: Option<Direc
         };
         let (watch, direct) = (watch.clone(), direct.clone());
         tokio::spawn(async move {
-            if let Err(e) = forward(conn, &watch, direct.as_deref()).await {
+            if let Err(e) = relay::relay(conn, &watch, direct.as_deref(), &Header::Docker).await {
                 tracing::debug!("docker connection ended: {e}");
             }
         });
     }
-}
-
-async fn forward(
-    mut conn: UnixStream,
-    watch: &MuxWatch,
-    direct: Option<&Direct>,
-) -> std::io::Result<()> {
-    // The agent's session stands for "the guest is up": wait for it as every stream does.
-    let agent = relay::session(watch).await?;
-    let direct = match direct {
-        Some(d) => d.connect().await,
-        None => None,
-    };
-    let (mut stream, via) = match direct {
-        Some(vsock) => (Either::Left(Framed::new(vsock)), "direct"),
-        None => (
-            Either::Right(agent.open(&Header::Docker).await?),
-            "through the agent",
-        ),
-    };
-    let (up, down) = relay::splice(&mut conn, &mut stream).await?;
-    tracing::debug!("docker connection done ({via}): {up} bytes in, {down} out");
-    Ok(())
 }

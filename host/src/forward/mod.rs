@@ -11,7 +11,7 @@ pub mod mux;
 pub mod relay;
 pub mod unix;
 
-pub use direct::Direct;
+pub use direct::{Direct, GuestPort};
 pub use mux::{Mux, MuxStream};
 
 /// The current session with the guest: `None` while there is none (booting, rebooting).

@@ -3,7 +3,6 @@
 //! half-close crosses the relay: `echo hi | docker run -i busybox cat` needs it.
 
 use super::{Direct, Mux, MuxWatch};
-use berth_common::framed::Framed;
 use berth_common::vmlink::Header;
 use std::io;
 use std::time::Duration;
@@ -47,7 +46,7 @@ pub async fn session(watch: &MuxWatch) -> io::Result<Mux> {
 }
 
 /// Relays one host connection as a stream opened with `header`: on a vsock connection of its
-/// own to the agent's stream port when `direct` reaches it, on the session otherwise.
+/// own when `direct` reaches its guest port, on the session otherwise.
 pub async fn relay<C>(
     mut conn: C,
     watch: &MuxWatch,
@@ -57,20 +56,17 @@ pub async fn relay<C>(
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
+    // The session stands for "the guest is up": every connection waits for it.
     let mux = session(watch).await?;
     let vsock = match direct {
-        Some(d) => d.connect().await,
+        Some(d) => d.open(header).await?,
         None => None,
     };
-    let mut stream = match vsock {
-        Some(vsock) => {
-            let mut framed = Framed::new(vsock);
-            super::mux::request(&mut framed, header).await?;
-            Either::Left(framed)
-        }
-        None => Either::Right(mux.open(header).await?),
+    let (mut stream, via) = match vsock {
+        Some(framed) => (Either::Left(framed), "direct"),
+        None => (Either::Right(mux.open(header).await?), "through the agent"),
     };
     let (up, down) = splice(&mut conn, &mut stream).await?;
-    tracing::debug!("{header:?} connection done: {up} bytes to the guest, {down} from it");
+    tracing::debug!("{header:?} connection done ({via}): {up} bytes to the guest, {down} from it");
     Ok(())
 }

@@ -204,8 +204,7 @@ mod tests {
         let (mux, _t) = Mux::start(a);
         let (_tx, watch) = tokio::sync::watch::channel(Some(mux));
         let (_, ready) = tokio::sync::watch::channel(true);
-        let port_no = berth_common::vmlink::STREAM_VSOCK_PORT;
-        let direct = Arc::new(Direct::new(sock, port_no, "stream port", ready));
+        let direct = Arc::new(Direct::new(sock, crate::forward::GuestPort::Streams, ready));
         let mut ports = Ports::new(watch, Some(direct));
         let (port, got) = forward_and_ping(&mut ports).await;
         assert_eq!(got, b"PING");

@@ -7,11 +7,10 @@ mod daemon_json;
 mod link;
 pub mod pidfile;
 
-use crate::forward::{self, control::Control, Mux};
+use crate::forward::{self, control::Control, GuestPort, Mux};
 use crate::settings::{Home, Settings};
 use crate::vm::{self, VmSpec};
 use anyhow::Context;
-use berth_common::vmlink::{ENGINE_VSOCK_PORT, STREAM_VSOCK_PORT};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
@@ -50,19 +49,16 @@ pub async fn run(home: Home, settings: Settings) -> anyhow::Result<()> {
     // vhost-device-vsock), once the engine is ready; until then, and without such a socket,
     // docker connections go through the agent.
     let (ready_tx, ready_rx) = watch::channel(false);
-    let direct = backend.vsock_handshake().then(|| {
-        let what = "docker connections go to berthd's vsock port";
-        forward::Direct::new(backend.vsock_socket(), ENGINE_VSOCK_PORT, what, ready_rx)
-    });
+    let direct = backend
+        .vsock_handshake()
+        .then(|| forward::Direct::new(backend.vsock_socket(), GuestPort::Engine, ready_rx));
     // The agent's stream port is bound before its session is up, and published ports are
     // only served once the session is: ready from the start.
     let ports_direct = backend.vsock_handshake().then(|| {
-        let what = "published ports go to the agent's stream port";
         let (_, ready) = watch::channel(true);
         Arc::new(forward::Direct::new(
             backend.vsock_socket(),
-            STREAM_VSOCK_PORT,
-            what,
+            GuestPort::Streams,
             ready,
         ))
     });

@@ -276,7 +276,7 @@ mod tests {
                     }
                 }
             },
-            agent,
+            agent.clone(),
         ));
         let mut host = Framed::new(host);
         vmlink::write_json_line(&mut host, &Header::Tcp { port })
@@ -292,11 +292,6 @@ mod tests {
 
         // A port nobody listens on is refused with a reason.
         let (host, guest) = tokio::io::duplex(1 << 16);
-        let agent = Agent::start(
-            dir.path().join("none.sock"),
-            Arc::new(control::LocalOps { daemon_json: None }),
-            CancellationToken::new(),
-        );
         tokio::spawn(handle(Framed::new(guest), "t".into(), agent));
         let mut host = Framed::new(host);
         vmlink::write_json_line(&mut host, &Header::Tcp { port: 1 })
