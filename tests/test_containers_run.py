@@ -189,6 +189,22 @@ def test_attach_streams_and_detaches_with_the_detach_keys(d):
     d.docker("rm", "-f", "att")
 
 
+def test_a_slow_reader_gets_a_containers_output_whole(d):
+    # The container ends long before a slow client has read its output: what the shim still
+    # holds for the attach stream must reach the client, not die with the shim.
+    expected = "".join(f"{i}\n" for i in range(1, 600001)).encode()
+    env = {**os.environ, "DOCKER_CONFIG": str(d.docker_config)}
+    p = subprocess.Popen(["docker", "-H", d.url, "run", "--rm", "busybox", "seq", "1", "600000"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    got = bytearray()
+    while chunk := p.stdout.read(64 << 10):
+        got += chunk
+        time.sleep(0.04)
+    assert p.wait(timeout=60) == 0, p.stderr.read()
+    assert len(got) == len(expected)
+    assert got == expected
+
+
 def test_docker_py_runs_containers(d):
     c = d.client()
     assert c.containers.run("busybox", ["sh", "-c", "echo hi"], remove=True) == b"hi\n"

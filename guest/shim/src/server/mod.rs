@@ -36,10 +36,16 @@ use berth_shim::{ShimConfig, CONFIG_FILE, EXIT_FILE};
 
 /// How long berthd has to send `start` before the shim gives up.
 const START_DEADLINE: Duration = Duration::from_secs(120);
-/// After the container's init ends, how long its output may keep flowing
-/// from processes that outlive it (only possible outside a private pid
-/// namespace) before the shim stops reading.
+/// After a process ends, how long its output pipes may stay silent before
+/// the shim stops reading them (a process that outlives it holds them open).
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+/// After a process ends, how long its output is read at most.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+/// After the container ends, how long the shim stays for waiters that come
+/// late, and at most for attach and exec streams still delivering output
+/// to a client that reads slowly or not at all.
+const LINGER: Duration = Duration::from_millis(500);
+const STREAMS_LIMIT: Duration = Duration::from_secs(60);
 
 pub fn main(bundle: &Path) -> ExitCode {
     let cfg: ShimConfig = match std::fs::read(bundle.join(CONFIG_FILE))
@@ -96,6 +102,8 @@ pub(super) struct Shim {
     /// The init process's exit, published once its output is drained and
     /// the exit is on disk.
     exit: watch::Sender<Option<ExitInfo>>,
+    /// How many attach and exec streams are still open.
+    streams: Rc<watch::Sender<usize>>,
     log: Rc<RefCell<Option<LogWriter>>>,
     /// The init process's stdio, made before anyone attaches so that input
     /// sent before the start waits in the pipe.
@@ -125,6 +133,7 @@ async fn run(cfg: ShimConfig) -> Result<(), String> {
         exec_by_id: RefCell::default(),
         started: Cell::new(false),
         exit: watch::Sender::new(None),
+        streams: Rc::new(watch::Sender::new(0)),
         log: Rc::new(RefCell::new(Some(log))),
     });
     let mut sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
@@ -148,10 +157,14 @@ async fn run(cfg: ShimConfig) -> Result<(), String> {
             _ = exited.changed() => break,
         }
     }
-    // Let connections deliver the exit (waiters, attach streams) before the
-    // socket goes away.
-    let linger = tokio::time::sleep(Duration::from_millis(500));
-    tokio::pin!(linger);
+    // Let connections deliver the exit before the socket goes away: waiters
+    // that come late, and streams with output still queued for their
+    // client (ending here would cut it off).
+    let linger = tokio::time::sleep(LINGER);
+    let limit = tokio::time::sleep(STREAMS_LIMIT);
+    tokio::pin!(linger, limit);
+    let mut streams = shim.streams.subscribe();
+    let mut lingered = false;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -159,7 +172,9 @@ async fn run(cfg: ShimConfig) -> Result<(), String> {
                     tokio::task::spawn_local(serve(shim.clone(), conn));
                 }
             }
-            _ = &mut linger => break,
+            _ = &mut linger, if !lingered => lingered = true,
+            _ = streams.wait_for(|n| *n == 0), if lingered => break,
+            _ = &mut limit => break,
         }
     }
     let still_ours = std::fs::metadata(&shim.cfg.socket)
@@ -169,6 +184,22 @@ async fn run(cfg: ShimConfig) -> Result<(), String> {
         let _ = std::fs::remove_file(&shim.cfg.socket);
     }
     Ok(())
+}
+
+/// An attach or exec stream, counted from its request to its end.
+struct StreamOpen(Rc<watch::Sender<usize>>);
+
+impl StreamOpen {
+    fn new(count: &Rc<watch::Sender<usize>>) -> StreamOpen {
+        count.send_modify(|n| *n += 1);
+        StreamOpen(count.clone())
+    }
+}
+
+impl Drop for StreamOpen {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
 }
 
 /// Tells the spawning berthd that the socket is up, then lets go of stdout.
@@ -203,7 +234,7 @@ fn reap(shim: &Rc<Shim>) {
 
 /// The container's init ended with `code`: drain, record, clean up, publish.
 async fn finish(shim: Rc<Shim>, code: i32) {
-    let _ = tokio::time::timeout(OUTPUT_GRACE, shim.init.output_drained()).await;
+    shim.init.drain_output().await;
     if let Some(mut log) = shim.log.borrow_mut().take() {
         let _ = log.flush_partial(berth_shim::logs::Stream::Stdout);
         let _ = log.flush_partial(berth_shim::logs::Stream::Stderr);
@@ -274,6 +305,7 @@ async fn serve(shim: Rc<Shim>, mut conn: UnixStream) {
         } => {
             let rx = shim.init.subscribe(stdout, stderr);
             let exit = shim.exit.subscribe();
+            let _open = StreamOpen::new(&shim.streams);
             if protocol::send(&mut conn, &Response::ok()).await.is_ok() {
                 session::run(shim.init.clone(), conn, stdin, rx, Some(exit)).await;
             }
@@ -303,6 +335,7 @@ async fn serve(shim: Rc<Shim>, mut conn: UnixStream) {
         Request::Exec(req) => {
             let proc = Rc::new(Proc::new(false, true));
             let rx = proc.subscribe(req.stdout, req.stderr);
+            let _open = StreamOpen::new(&shim.streams);
             let (resp, ok) = match exec(&shim, &req, &proc) {
                 Ok(pid) => (
                     Response {

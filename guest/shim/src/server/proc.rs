@@ -41,6 +41,8 @@ pub struct Proc {
     status: watch::Sender<Option<i32>>,
     pumps: Cell<usize>,
     drained: watch::Sender<bool>,
+    /// Bumped each time a pump passes a chunk on: output still moving.
+    moved: watch::Sender<u64>,
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -61,6 +63,7 @@ impl Proc {
             status: watch::Sender::new(None),
             pumps: Cell::new(0),
             drained: watch::Sender::new(true),
+            moved: watch::Sender::new(0),
         }
     }
 
@@ -165,6 +168,7 @@ impl Proc {
                 let _ = tx.send((stream, data.to_vec())).await;
             }
             self.subscribers.borrow_mut().retain(|s| !s.tx.is_closed());
+            self.moved.send_modify(|n| *n += 1);
         }
         if self.logs {
             if let Some(w) = log.borrow_mut().as_mut() {
@@ -217,9 +221,24 @@ impl Proc {
         self.status.borrow().is_some()
     }
 
-    pub async fn output_drained(&self) {
-        let mut rx = self.drained.subscribe();
-        let _ = rx.wait_for(|d| *d).await;
+    /// Waits until the output pipes reach their end. A pump that waits for
+    /// a slow client is still draining; one that sees nothing for
+    /// `OUTPUT_GRACE` means a process outside the container holds the pipe
+    /// open (only possible outside a private pid namespace), and then the
+    /// wait ends, as it does after `DRAIN_LIMIT` in any case.
+    pub async fn drain_output(&self) {
+        let mut drained = self.drained.subscribe();
+        let mut moved = self.moved.subscribe();
+        let limit = tokio::time::sleep(super::DRAIN_LIMIT);
+        tokio::pin!(limit);
+        while !*drained.borrow_and_update() {
+            tokio::select! {
+                r = drained.changed() => if r.is_err() { return },
+                r = moved.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep(super::OUTPUT_GRACE) => return,
+                _ = &mut limit => return,
+            }
+        }
     }
 
     /// The exit code, once the process ended and its output was copied.
@@ -229,7 +248,7 @@ impl Proc {
             Ok(c) => c.unwrap_or(-1),
             Err(_) => -1,
         };
-        let _ = tokio::time::timeout(super::OUTPUT_GRACE, self.output_drained()).await;
+        self.drain_output().await;
         code
     }
 }
