@@ -205,6 +205,28 @@ def test_a_slow_reader_gets_a_containers_output_whole(d):
     assert got == expected
 
 
+def test_a_client_that_stops_reading_holds_neither_the_exit_nor_the_output_back(d):
+    # dockerd's way: the container is exited while its attached client has not read the end
+    # of the output yet, and the client still gets all of it once it reads again.
+    expected = "".join(f"{i}\n" for i in range(1, 200001)).encode()
+    env = {**os.environ, "DOCKER_CONFIG": str(d.docker_config)}
+    p = subprocess.Popen(["docker", "-H", d.url, "run", "--name", "unread", "busybox", "seq", "1", "200000"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while d.docker("inspect", "-f", "{{.State.Status}}", "unread", check=False).stdout.strip() != "exited":
+            assert time.monotonic() < deadline, "the container did not exit while its client did not read"
+            time.sleep(0.2)
+        time.sleep(1)
+        got = p.stdout.read()
+        assert p.wait(timeout=60) == 0, p.stderr.read()
+        assert len(got) == len(expected)
+        assert got == expected
+    finally:
+        p.kill()
+        d.docker("rm", "-f", "unread", check=False)
+
+
 def test_docker_py_runs_containers(d):
     c = d.client()
     assert c.containers.run("busybox", ["sh", "-c", "echo hi"], remove=True) == b"hi\n"

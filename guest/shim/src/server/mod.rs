@@ -10,6 +10,7 @@
 //! write `exit.json`, let the runtime remove its cgroups, answer waiters,
 //! and exit.
 
+mod feed;
 mod io;
 mod proc;
 mod runc;
@@ -36,16 +37,13 @@ use berth_shim::{ShimConfig, CONFIG_FILE, EXIT_FILE};
 
 /// How long berthd has to send `start` before the shim gives up.
 const START_DEADLINE: Duration = Duration::from_secs(120);
-/// After a process ends, how long its output pipes may stay silent before
-/// the shim stops reading them (a process that outlives it holds them open).
+/// After a process ends, how long its output may keep flowing from
+/// processes that outlive it (only possible outside a private pid
+/// namespace) before its exit is published anyway.
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
-/// After a process ends, how long its output is read at most.
-const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 /// After the container ends, how long the shim stays for waiters that come
-/// late, and at most for attach and exec streams still delivering output
-/// to a client that reads slowly or not at all.
+/// late (attach and exec streams keep it as long as they are open).
 const LINGER: Duration = Duration::from_millis(500);
-const STREAMS_LIMIT: Duration = Duration::from_secs(60);
 
 pub fn main(bundle: &Path) -> ExitCode {
     let cfg: ShimConfig = match std::fs::read(bundle.join(CONFIG_FILE))
@@ -158,11 +156,12 @@ async fn run(cfg: ShimConfig) -> Result<(), String> {
         }
     }
     // Let connections deliver the exit before the socket goes away: waiters
-    // that come late, and streams with output still queued for their
-    // client (ending here would cut it off).
+    // that come late, and streams with output still queued for a client
+    // that reads slowly (ending here would cut it off). A stream ends once
+    // it is delivered, or when berthd drops it (its client went away), as
+    // dockerd keeps an attach open for as long as its client does.
     let linger = tokio::time::sleep(LINGER);
-    let limit = tokio::time::sleep(STREAMS_LIMIT);
-    tokio::pin!(linger, limit);
+    tokio::pin!(linger);
     let mut streams = shim.streams.subscribe();
     let mut lingered = false;
     loop {
@@ -174,7 +173,6 @@ async fn run(cfg: ShimConfig) -> Result<(), String> {
             }
             _ = &mut linger, if !lingered => lingered = true,
             _ = streams.wait_for(|n| *n == 0), if lingered => break,
-            _ = &mut limit => break,
         }
     }
     let still_ours = std::fs::metadata(&shim.cfg.socket)

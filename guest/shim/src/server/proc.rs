@@ -12,17 +12,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::fcntl::OFlag;
 use tokio::io::unix::AsyncFd;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
+use super::feed::{self, Feed, Sink};
 use super::io::{nonblocking, read, recv_fd, set_winsize, write_all};
 use berth_shim::logs::{LogWriter, Stream};
 use berth_shim::protocol::{STDERR, STDOUT};
 use berth_shim::stdio::{ProcessIo, Stdio};
 
-pub type Frame = (u8, Vec<u8>);
-
 struct Subscriber {
-    tx: mpsc::Sender<Frame>,
+    sink: Sink,
     stdout: bool,
     stderr: bool,
 }
@@ -41,8 +40,6 @@ pub struct Proc {
     status: watch::Sender<Option<i32>>,
     pumps: Cell<usize>,
     drained: watch::Sender<bool>,
-    /// Bumped each time a pump passes a chunk on: output still moving.
-    moved: watch::Sender<u64>,
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -63,7 +60,6 @@ impl Proc {
             status: watch::Sender::new(None),
             pumps: Cell::new(0),
             drained: watch::Sender::new(true),
-            moved: watch::Sender::new(0),
         }
     }
 
@@ -157,18 +153,19 @@ impl Proc {
                     }
                 }
             }
-            let targets: Vec<mpsc::Sender<Frame>> = self
+            let targets: Vec<Sink> = self
                 .subscribers
                 .borrow()
                 .iter()
                 .filter(|s| if stream == STDERR { s.stderr } else { s.stdout })
-                .map(|s| s.tx.clone())
+                .map(|s| s.sink.clone())
                 .collect();
-            for tx in targets {
-                let _ = tx.send((stream, data.to_vec())).await;
+            for sink in targets {
+                sink.send((stream, data.to_vec())).await;
             }
-            self.subscribers.borrow_mut().retain(|s| !s.tx.is_closed());
-            self.moved.send_modify(|n| *n += 1);
+            self.subscribers
+                .borrow_mut()
+                .retain(|s| !s.sink.is_closed());
         }
         if self.logs {
             if let Some(w) = log.borrow_mut().as_mut() {
@@ -182,12 +179,14 @@ impl Proc {
         }
     }
 
-    pub fn subscribe(&self, stdout: bool, stderr: bool) -> mpsc::Receiver<Frame> {
-        let (tx, rx) = mpsc::channel(64);
-        self.subscribers
-            .borrow_mut()
-            .push(Subscriber { tx, stdout, stderr });
-        rx
+    pub fn subscribe(&self, stdout: bool, stderr: bool) -> Feed {
+        let (sink, feed) = feed::channel();
+        self.subscribers.borrow_mut().push(Subscriber {
+            sink,
+            stdout,
+            stderr,
+        });
+        feed
     }
 
     pub async fn write_stdin(&self, data: &[u8]) -> io::Result<()> {
@@ -214,6 +213,9 @@ impl Proc {
 
     pub fn set_exited(&self, code: i32) {
         self.stdin.borrow_mut().take();
+        for s in self.subscribers.borrow().iter() {
+            s.sink.widen();
+        }
         self.status.send_replace(Some(code));
     }
 
@@ -221,24 +223,12 @@ impl Proc {
         self.status.borrow().is_some()
     }
 
-    /// Waits until the output pipes reach their end. A pump that waits for
-    /// a slow client is still draining; one that sees nothing for
-    /// `OUTPUT_GRACE` means a process outside the container holds the pipe
-    /// open (only possible outside a private pid namespace), and then the
-    /// wait ends, as it does after `DRAIN_LIMIT` in any case.
+    /// Waits until the output pipes reach their end, or until they have
+    /// been silent for `OUTPUT_GRACE`: a process outside the container holds
+    /// them open (only possible outside a private pid namespace).
     pub async fn drain_output(&self) {
         let mut drained = self.drained.subscribe();
-        let mut moved = self.moved.subscribe();
-        let limit = tokio::time::sleep(super::DRAIN_LIMIT);
-        tokio::pin!(limit);
-        while !*drained.borrow_and_update() {
-            tokio::select! {
-                r = drained.changed() => if r.is_err() { return },
-                r = moved.changed() => if r.is_err() { return },
-                _ = tokio::time::sleep(super::OUTPUT_GRACE) => return,
-                _ = &mut limit => return,
-            }
-        }
+        let _ = tokio::time::timeout(super::OUTPUT_GRACE, drained.wait_for(|d| *d)).await;
     }
 
     /// The exit code, once the process ended and its output was copied.

@@ -5,9 +5,10 @@ use std::rc::Rc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use super::proc::{Frame, Proc};
+use super::feed::Feed;
+use super::proc::Proc;
 use berth_shim::protocol::{header, ExitInfo, EXIT};
 
 /// `init_exit` is the container's exit for attach sessions (published once
@@ -18,7 +19,7 @@ pub async fn run(
     proc: Rc<Proc>,
     conn: UnixStream,
     stdin: bool,
-    mut rx: mpsc::Receiver<Frame>,
+    mut rx: Feed,
     init_exit: Option<watch::Receiver<Option<ExitInfo>>>,
 ) {
     let (mut rd, mut wr) = conn.into_split();
@@ -65,7 +66,7 @@ pub async fn run(
             code = &mut end => break code,
         }
     };
-    while let Ok((stream, data)) = rx.try_recv() {
+    while let Some((stream, data)) = rx.try_recv() {
         if write_frame(&mut wr, stream, &data).await.is_err() {
             return;
         }
