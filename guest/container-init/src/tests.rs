@@ -82,7 +82,10 @@ impl Drop for Scratch {
 
 /// Forks, and runs the init over `cmd` in the child, with stdin from
 /// /dev/null (a terminal would be handed to the command) and stderr into
-/// `stderr`. Never returns into the test harness in the child.
+/// `stderr`, and every signal at its default action, as the shim starts a
+/// container (a test runner under `nohup` ignores SIGHUP, and a shell that
+/// starts with a signal ignored cannot trap it). Never returns into the
+/// test harness in the child.
 fn start_init(cmd: &[&str], stderr: &str) -> pid_t {
     let cmd = cstrings(cmd);
     let devnull = CString::new("/dev/null").unwrap();
@@ -92,6 +95,9 @@ fn start_init(cmd: &[&str], stderr: &str) -> pid_t {
         match libc::fork() {
             -1 => panic!("fork: {}", io::Error::last_os_error()),
             0 => {
+                for sig in 1..32 {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
                 let null = libc::open(devnull.as_ptr(), libc::O_RDONLY);
                 libc::dup2(null, 0);
                 let err = libc::open(
@@ -252,16 +258,22 @@ fn orphans_are_reaped() {
     let s = Scratch::new();
     // The subshell exits at once: its background sleep is orphaned, and
     // handed to the init (a subreaper here, PID 1 in a container).
-    let script = format!("(sleep 0.3 &); touch {}; sleep 5", s.path("ready"));
+    let orphan_pid = s.path("orphan");
+    let script = format!(
+        "(sleep 600 & echo $! > {orphan_pid}); touch {}; while :; do sleep 0.05; done",
+        s.path("ready")
+    );
     let init = start_init(&["sh", "-c", &script], &s.path("err"));
     wait_until("the command to start", || {
         Path::new(&s.path("ready")).exists()
     });
+    let orphan: pid_t = s.read("orphan").trim().parse().unwrap();
     let kids = children_of(init);
     assert!(
-        kids.iter().any(|(_, comm, _)| comm == "sleep"),
-        "the orphan was not handed to the init: {kids:?}"
+        kids.iter().any(|&(pid, _, _)| pid == orphan),
+        "the orphan {orphan} was not handed to the init: {kids:?}"
     );
+    signal(orphan, libc::SIGKILL);
     // Once it has exited, nothing but the command is left: no zombie.
     wait_until("the orphan to be reaped", || {
         let kids = children_of(init);

@@ -5,8 +5,11 @@
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio as CmdStdio};
+
+use nix::sys::signal::{signal, SigHandler, Signal};
 
 use berth_shim::stdio::ProcessIo;
 use berth_shim::RuntimeBinary;
@@ -33,6 +36,7 @@ fn invoke(
         .arg("json")
         .arg(sub)
         .args(flags);
+    default_signals(&mut cmd);
     match io {
         ProcessIo::Pipes(stdio) => {
             let stdin: CmdStdio = match stdio.stdin {
@@ -60,6 +64,24 @@ fn invoke(
         return Ok(());
     }
     Err(last_error(log).unwrap_or_else(|| format!("{} {sub} failed ({status})", rt.path.display())))
+}
+
+/// The runtime, and so the container's processes, start with every signal
+/// at its default action. An ignored signal stays ignored across exec:
+/// under `nohup berthd` the containers would ignore SIGHUP, and a shell
+/// could not even trap it (`docker kill -s HUP` would do nothing).
+fn default_signals(cmd: &mut Command) {
+    // SAFETY: only signal(2), which is async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in Signal::iterator() {
+                if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
+                    let _ = signal(sig, SigHandler::SigDfl);
+                }
+            }
+            Ok(())
+        });
+    }
 }
 
 /// The last error message in the runtime's JSON log.
@@ -148,4 +170,49 @@ pub fn delete(rt: &RuntimeBinary, id: &str, state_root: &Path) {
         let _ = invoke(rt, state_root, &log, "delete", &["--force".into()], id, io);
     }
     let _ = std::fs::remove_file(&log);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_runtime_starts_with_no_signal_ignored() {
+        let dir = std::env::temp_dir().join(format!("berth-shim-runc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("status");
+        // The runtime here is a shell that records the ignored-signal mask
+        // its command inherits.
+        let rt = RuntimeBinary {
+            path: "/bin/sh".into(),
+            args: vec![
+                "-c".into(),
+                format!("grep SigIgn /proc/self/status > {}", out.display()),
+            ],
+        };
+        // As under `nohup berthd`.
+        // SAFETY: sets a disposition; no handler runs.
+        unsafe { signal(Signal::SIGHUP, SigHandler::SigIgn) }.unwrap();
+        let ran = invoke(
+            &rt,
+            &dir,
+            &dir.join("log"),
+            "create",
+            &[],
+            "c",
+            quiet().unwrap(),
+        );
+        // SAFETY: as above.
+        unsafe { signal(Signal::SIGHUP, SigHandler::SigDfl) }.unwrap();
+        ran.unwrap();
+        let line = std::fs::read_to_string(&out).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let mask = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|m| u64::from_str_radix(m, 16).ok())
+            .unwrap_or_else(|| panic!("no mask in {line:?}"));
+        // Bit n-1 stands for signal n; the standard signals are 1 to 31.
+        assert_eq!(mask & 0x7fff_ffff, 0, "{line}");
+    }
 }
