@@ -100,7 +100,13 @@ def test_orphans_are_reaped(d):
         # Without an init, PID 1 is the sleep, which never waits: the orphan stays a zombie.
         wait_for(lambda: any(s.startswith("Z") for s, _ in processes(d, "not-reaped").values()),
                  "a zombie without an init")
-        time.sleep(0.5)
+        # Under the init, the orphan is reaped once it ends: nothing but the init and the
+        # command is left (and the ps that looks).
+        def settled():
+            procs = processes(d, "reaped")
+            return (sorted(c for _, c in procs.values()) == ["docker-init", "ps", "sleep"]
+                    and not any(s.startswith("Z") for s, _ in procs.values()))
+        wait_for(settled, "the orphan to be reaped")
         procs = processes(d, "reaped")
         assert procs[1][1] == "docker-init"
         assert not any(s.startswith("Z") for s, _ in procs.values()), procs

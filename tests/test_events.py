@@ -2,6 +2,7 @@
 import json
 import os
 import subprocess
+import threading
 import time
 
 
@@ -19,9 +20,22 @@ def wait_listeners(d, n):
         time.sleep(0.05)
 
 
+def collect_lines(p):
+    """The lines p prints, gathered by a thread as they come (it ends with p's output)."""
+    lines = []
+
+    def gather():
+        for line in p.stdout:
+            lines.append(line)
+    t = threading.Thread(target=gather, daemon=True)
+    t.start()
+    return lines, t
+
+
 def test_live_events_in_order(make_berthd):
     d = make_berthd()
     p = events_proc(d)
+    lines, reader = collect_lines(p)
     try:
         wait_listeners(d, 1)
         d.docker("volume", "create", "evvol")
@@ -32,10 +46,15 @@ def test_live_events_in_order(make_berthd):
         d.docker("rm", "evc2")
         d.docker("rmi", "evbox:1")
         d.docker("volume", "rm", "evvol")
-        time.sleep(0.3)
+        deadline = time.monotonic() + 20
+        while len(lines) < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)  # anything more that would come (it must not)
     finally:
         p.terminate()
-        out, _ = p.communicate(timeout=10)
+        p.wait(timeout=10)
+        reader.join(timeout=10)
+    out = "".join(lines)
     seen = [(e["Type"], e["Action"]) for e in map(json.loads, out.splitlines())]
     assert seen == [("volume", "create"), ("image", "pull"), ("image", "tag"), ("container", "create"),
                     ("container", "rename"), ("container", "destroy"), ("image", "untag"), ("volume", "destroy")], seen
