@@ -1,6 +1,5 @@
 """docker login / push / pull against a registry with htpasswd auth."""
 import json
-import os
 
 import pytest
 
@@ -70,12 +69,3 @@ def test_search_is_clearly_unsupported(berthd):
     cp = berthd.docker("search", "busybox", check=False)
     assert cp.returncode == 1 and "not supported" in cp.stderr
 
-
-def test_build_is_clearly_unsupported_even_with_a_big_context(berthd, tmp_path):
-    # The CLI uploads the whole context before it reads the answer: the answer must still come.
-    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN true\n")
-    (tmp_path / "big").write_bytes(os.urandom(32 << 20))
-    cp = berthd.docker("build", "-t", "never:1", str(tmp_path), check=False, timeout=120)
-    assert cp.returncode == 1
-    assert "docker build is not supported by Berth yet" in cp.stderr, cp.stderr
-    assert berthd.docker("image", "inspect", "never:1", check=False).returncode == 1

@@ -122,6 +122,10 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
         events: events.clone(),
     });
     containers.restore().await;
+    let builder = Arc::new(crate::build::Builder {
+        images: images.clone(),
+        containers: containers.clone(),
+    });
     let router = api::router(ApiState {
         system: daemon.clone(),
         images: Arc::new(ImageService(images)),
@@ -132,6 +136,7 @@ pub async fn run(source: config::Source, loaded: Loaded, log: LogControl) -> any
             containers: containers.clone(),
         }),
         events: events.clone(),
+        builder,
     });
 
     // Said once at start rather than discovered at the first `docker run`.

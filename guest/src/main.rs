@@ -4,6 +4,7 @@
 //! inside Berth's VM) so that the docker CLI, compose and SDKs work unchanged.
 
 mod api;
+mod build;
 mod cli;
 mod config;
 mod containers;

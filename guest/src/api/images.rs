@@ -75,7 +75,6 @@ pub fn routes() -> Router<ApiState> {
         .route("/images/get", get(save_many))
         .route("/images/load", post(load))
         .route("/images/prune", post(prune))
-        .route("/build", post(build))
         .route("/build/prune", post(build_prune))
         .route("/images/{*rest}", any(by_name))
 }
@@ -93,19 +92,6 @@ async fn search() -> ApiError {
     ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
         "docker search is not supported by Berth: it has no Docker Hub index to search",
-    )
-}
-
-/// There is no builder yet. The context is read to its end first: the CLI
-/// sends all of it before it reads the answer, and a connection closed
-/// under its upload would show as a broken pipe instead of this message.
-async fn build(body: Body) -> ApiError {
-    let mut data = body.into_data_stream();
-    while let Some(Ok(_)) = data.next().await {}
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "docker build is not supported by Berth yet: build the image elsewhere and \
-         `docker load` it, or push it to a registry and `docker pull` it",
     )
 }
 
@@ -148,7 +134,7 @@ async fn create(
 /// Runs a long operation that reports progress, as a streamed JSON response.
 /// Errors found before any progress was sent get a real status code (so the
 /// CLI prints "Error response from daemon: …"); later ones arrive in the stream.
-async fn progress_response<F, Fut>(op: F) -> std::result::Result<Response, ApiError>
+pub(super) async fn progress_response<F, Fut>(op: F) -> std::result::Result<Response, ApiError>
 where
     F: FnOnce(Sink) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<()>> + Send + 'static,

@@ -2,6 +2,7 @@
 //! the subsystems only through the narrow backend traits declared per area.
 
 pub mod archive;
+pub mod build;
 pub mod containers;
 pub mod error;
 pub mod events;
@@ -43,6 +44,7 @@ pub struct ApiState {
     pub volumes: Arc<dyn VolumeBackend>,
     pub networks: Arc<dyn networks::NetworkBackend>,
     pub events: Arc<crate::events::Events>,
+    pub builder: Arc<crate::build::Builder>,
 }
 
 /// The routes, without version prefixes (see [`handle`]).
@@ -50,6 +52,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(system::routes())
         .merge(images::routes())
+        .merge(build::routes())
         .merge(containers::routes())
         .merge(volumes::routes())
         .merge(networks::routes())

@@ -74,6 +74,7 @@ impl ContainerBackend for ContainerService {
             comment: p.comment,
             author: p.author,
             changes: p.changes,
+            config: None,
         };
         blocking(move || me.commit(&id, req)).await
     }

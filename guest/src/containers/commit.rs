@@ -17,6 +17,9 @@ pub struct CommitRequest {
     pub comment: Option<String>,
     pub author: Option<String>,
     pub changes: Vec<String>,
+    /// The image's config instead of the container's (a build step's
+    /// container ran a command that is not the image's).
+    pub config: Option<Value>,
 }
 
 impl Containers {
@@ -44,7 +47,13 @@ impl Containers {
             .map(|repo| Reference::tagged(repo, req.tag.as_deref()))
             .transpose()
             .map_err(|e| Error::invalid(e.to_string()))?;
-        let mut config = c.config.as_object().cloned().unwrap_or_default();
+        let mut config = req
+            .config
+            .as_ref()
+            .unwrap_or(&c.config)
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         crate::images::changes::apply(&mut config, &req.changes)?;
         let (upper, _) = self.layer_dirs(&c);
         let tar = self.images.temp_path("commit");

@@ -87,6 +87,9 @@ impl Images {
             .store
             .put_image(&config_digest, &chains, None)
             .map_err(super::pull::store_err)?;
+        self.store
+            .set_parent(&image.id, n.base)
+            .map_err(super::pull::store_err)?;
         if let Some(r) = &n.reference {
             self.store.set_ref(&r.to_string(), &image.id)?;
             self.store
@@ -94,6 +97,33 @@ impl Images {
                 .map_err(super::pull::store_err)?;
             self.event("tag", image.id.as_str(), Some(&r.familiar()));
         }
+        Ok(image.id)
+    }
+
+    /// A new image with `base`'s layers and another `config` section: a
+    /// build step that changes only the config (`ENV`, `CMD`, …), recorded
+    /// in the history as an empty layer.
+    pub fn derive(&self, base: &Digest, config: Value, created_by: String) -> Result<Digest> {
+        let record = self
+            .store
+            .image(base)
+            .ok_or_else(|| Error::not_found(format!("No such image: {base}")))?;
+        let mut full = self.image_config(base)?;
+        let now = crate::timefmt::now_rfc3339();
+        full["created"] = json!(now);
+        full["config"] = config;
+        let mut history = full["history"].as_array().cloned().unwrap_or_default();
+        history.push(json!({"created": now, "created_by": created_by, "empty_layer": true}));
+        full["history"] = json!(history);
+        let bytes = serde_json::to_vec(&full).map_err(|e| Error::system(e.to_string()))?;
+        let config_digest = self.store.put_blob(&bytes)?;
+        let image = self
+            .store
+            .put_image(&config_digest, &record.layers, None)
+            .map_err(super::pull::store_err)?;
+        self.store
+            .set_parent(&image.id, base)
+            .map_err(super::pull::store_err)?;
         Ok(image.id)
     }
 }

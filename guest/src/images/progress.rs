@@ -6,6 +6,9 @@ use tokio::sync::mpsc;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Message {
+    /// Text the CLI prints as it is (a build's steps and output).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[serde(rename = "progressDetail", skip_serializing_if = "Option::is_none")]
@@ -61,6 +64,13 @@ impl Message {
             }),
             progress: Some(bar(current, total)),
             id: Some(id.into()),
+            ..Default::default()
+        }
+    }
+
+    pub fn stream(text: impl Into<String>) -> Self {
+        Message {
+            stream: Some(text.into()),
             ..Default::default()
         }
     }

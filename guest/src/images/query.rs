@@ -32,7 +32,6 @@ impl Images {
     }
 
     pub fn list(&self, filters: &Filters, all: bool) -> Result<Vec<ImageSummary>> {
-        let _ = all; // Berth keeps no intermediate build images: every image is a top image.
         crate::filters::check_keys(filters, LIST_FILTERS)?;
         let created_of =
             |id: &Digest| -> i64 { self.image_config(id).map(|c| created_unix(&c)).unwrap_or(0) };
@@ -58,6 +57,11 @@ impl Images {
                 }
             };
             let (tags, digests) = self.names_of(&rec.id);
+            // Without -a, an untagged image another was built on is an
+            // intermediate build image, not shown (nor dangling).
+            if !all && tags.is_empty() && !self.store.children(&rec.id).is_empty() {
+                continue;
+            }
             let created = created_unix(&config);
             if dangling.is_some_and(|d| d != tags.is_empty()) {
                 continue;
@@ -85,7 +89,11 @@ impl Images {
             }
             out.push(ImageSummary {
                 id: rec.id.to_string(),
-                parent_id: String::new(),
+                parent_id: rec
+                    .parent
+                    .as_ref()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
                 repo_tags: shown_tags,
                 repo_digests: digests,
                 created,
@@ -120,7 +128,7 @@ impl Images {
             "Id": id.to_string(),
             "RepoTags": tags,
             "RepoDigests": digests,
-            "Parent": "",
+            "Parent": rec.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
             "Comment": config.get("comment").cloned().unwrap_or(json!("")),
             "Created": config.get("created").cloned().unwrap_or(json!("")),
             "DockerVersion": config.get("docker_version").cloned().unwrap_or(json!("")),

@@ -55,7 +55,8 @@ impl Images {
             }
             self.untag(&named, &mut out)?;
             // A container still uses the image: forced, it loses its name but stays.
-            if tags_left || user.is_some() {
+            // Images built on it keep it too (as dockerd: untagged only).
+            if tags_left || user.is_some() || !self.store.children(&id).is_empty() {
                 return Ok(out);
             }
             // The last tag went: the digest references of this image go with it.
@@ -81,6 +82,12 @@ impl Images {
                 }
                 return Ok(out);
             }
+            if !self.store.children(&id).is_empty() {
+                return Err(Error::conflict(format!(
+                    "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
+                    id.short()
+                )));
+            }
             let repos: BTreeSet<String> = refs.iter().map(|r| r.repository()).collect();
             if repos.len() > 1 && !force {
                 return Err(Error::conflict(format!(
@@ -92,7 +99,20 @@ impl Images {
                 self.untag(r, &mut out)?;
             }
         }
+        let mut parent = self.store.image(&id).and_then(|r| r.parent);
         self.delete(&id, &mut out)?;
+        // The untagged images it was built on go with it, as far as nothing
+        // else needs them (dockerd's rmi without --no-prune).
+        while let Some(p) = parent {
+            let needed = !self.store.refs_of(&p).is_empty()
+                || !self.store.children(&p).is_empty()
+                || self.user_of(&p).is_some();
+            if needed || self.store.image(&p).is_none() {
+                break;
+            }
+            parent = self.store.image(&p).and_then(|r| r.parent);
+            self.delete(&p, &mut out)?;
+        }
         Ok(out)
     }
 

@@ -35,6 +35,7 @@ impl<I: Input + ?Sized> Input for &mut I {
 
 impl Input for &[u8] {}
 impl Input for Box<dyn Read + '_> {}
+impl Input for std::fs::File {}
 
 /// A request body: its pieces are written as they are, gathered (writev).
 impl Input for crate::task::BodyReader {

@@ -134,21 +134,53 @@ impl Store {
         }
     }
 
-    /// Sets the image's LastTagTime to now (for tag, load, build and commit).
-    pub fn mark_tagged(&self, id: &Digest) -> Result<(), StoreError> {
-        let now = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|e| StoreError::Corrupt(format!("cannot format the time: {e}")))?;
+    /// Changes the image's record with `edit`, on disk and in memory.
+    fn update_record(
+        &self,
+        id: &Digest,
+        edit: impl FnOnce(&mut ImageRecord),
+    ) -> Result<(), StoreError> {
         let mut state = self.write();
         let mut record = state
             .images
             .get(id)
             .cloned()
             .ok_or_else(|| StoreError::NotFound(format!("No such image: {id}")))?;
-        record.last_tag_time = Some(now);
+        edit(&mut record);
+        if state.images.get(id) == Some(&record) {
+            return Ok(());
+        }
         self.write_record(&record)?;
         state.images.insert(id.clone(), record);
         Ok(())
+    }
+
+    /// Sets the image's LastTagTime to now (for tag, load, build and commit).
+    pub fn mark_tagged(&self, id: &Digest) -> Result<(), StoreError> {
+        let now = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| StoreError::Corrupt(format!("cannot format the time: {e}")))?;
+        self.update_record(id, |r| r.last_tag_time = Some(now))
+    }
+
+    /// Records that `id` was made from `parent` (a build step, a commit):
+    /// dockerd's image parent, which hides intermediate build images from
+    /// `docker images` and lets `docker rmi` take them along.
+    pub fn set_parent(&self, id: &Digest, parent: &Digest) -> Result<(), StoreError> {
+        if id == parent {
+            return Ok(());
+        }
+        self.update_record(id, |r| r.parent = Some(parent.clone()))
+    }
+
+    /// The images made from `id`.
+    pub fn children(&self, id: &Digest) -> Vec<Digest> {
+        self.read()
+            .images
+            .values()
+            .filter(|r| r.parent.as_ref() == Some(id))
+            .map(|r| r.id.clone())
+            .collect()
     }
 
     /// Deletes the image, any references still naming it, its config and

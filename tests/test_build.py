@@ -1,0 +1,121 @@
+"""docker build (the classic builder, as the docker CLI without buildx uses it) against berthd."""
+import json
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def d(berthd):
+    berthd.docker("pull", "busybox")
+    return berthd
+
+
+def _ctx(tmp_path, dockerfile: str, files: dict | None = None):
+    (tmp_path / "Dockerfile").write_text(dockerfile)
+    for name, data in (files or {}).items():
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(data)
+    return str(tmp_path)
+
+
+def test_a_dockerfile_builds_an_image_that_runs(d, tmp_path):
+    ctx = _ctx(tmp_path, """
+FROM busybox
+ARG GREETING=hello
+ENV APP=/app
+WORKDIR $APP
+COPY . .
+COPY files/a.txt /opt/
+RUN echo "$GREETING from $APP" > out.txt && echo built-in-run
+LABEL purpose=test
+EXPOSE 8080
+CMD ["cat", "out.txt"]
+""", {"files/a.txt": "a\n", "secret.txt": "no\n", ".dockerignore": "secret.txt\n"})
+    cp = d.docker("build", "-t", "built:1", "--build-arg", "GREETING=hi", ctx, timeout=300)
+    assert "Step 1/10 : FROM busybox" in cp.stdout, cp.stdout
+    assert "built-in-run" in cp.stdout  # the RUN's output is streamed
+    assert "Successfully tagged built:1" in cp.stdout, cp.stdout
+    try:
+        assert d.docker("run", "--rm", "built:1").stdout == "hi from /app\n"
+        listing = d.docker("run", "--rm", "built:1", "ls", "-A", "/app").stdout.split()
+        assert "Dockerfile" in listing and "files" in listing and "out.txt" in listing
+        assert "secret.txt" not in listing  # .dockerignore
+        assert d.docker("run", "--rm", "built:1", "cat", "/opt/a.txt").stdout == "a\n"
+        cfg = json.loads(d.docker("image", "inspect", "built:1").stdout)[0]["Config"]
+        assert cfg["WorkingDir"] == "/app"
+        assert "APP=/app" in cfg["Env"]
+        assert not any(e.startswith("GREETING=") for e in cfg["Env"])  # build args are not kept
+        assert cfg["Labels"]["purpose"] == "test"
+        assert "8080/tcp" in cfg["ExposedPorts"]
+        assert cfg["Cmd"] == ["cat", "out.txt"]
+        history = d.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", "built:1").stdout
+        assert 'CMD ["cat", "out.txt"]' in history
+        assert "echo \"$GREETING from $APP\"" in history
+        # No intermediate container is left; the steps' images are hidden without -a.
+        assert d.docker("ps", "-aq").stdout.strip() == ""
+        assert "<none>" not in d.docker("images").stdout
+        assert d.docker("images", "-a").stdout.count("<none>") >= 8
+        # The last tag goes: the image and the steps' images it was built on go with it.
+        out = d.docker("rmi", "built:1").stdout
+        assert out.startswith("Untagged: built:1\n"), out
+        assert out.count("Deleted: sha256:") >= 9, out
+        assert "<none>" not in d.docker("images", "-a").stdout
+        d.docker("image", "inspect", "busybox")  # the base stays
+    finally:
+        d.docker("rmi", "built:1", check=False)
+
+
+def test_quiet_prints_only_the_id_and_children_keep_their_parent(d, tmp_path):
+    ctx = _ctx(tmp_path, "FROM busybox\nRUN echo quiet > /q\n")
+    out = d.docker("build", "-q", ctx, timeout=300).stdout
+    image = out.strip()
+    assert image.startswith("sha256:") and len(image) == 71, out
+    try:
+        parent = json.loads(d.docker("image", "inspect", image).stdout)[0]["Parent"]
+        assert parent.startswith("sha256:")
+        # An image another is built on cannot go by ID (dockerd's rule).
+        refused = d.docker("rmi", parent, check=False)
+        assert refused.returncode == 1
+        assert "image has dependent child images" in refused.stderr, refused.stderr
+    finally:
+        d.docker("rmi", image, check=False)
+
+
+def test_stages_build_on_each_other_and_target_stops_early(d, tmp_path):
+    ctx = _ctx(tmp_path, """
+FROM busybox AS base
+RUN echo from-base > /base.txt
+FROM base AS final
+RUN cat /base.txt > /final.txt
+""")
+    d.docker("build", "-t", "staged:1", ctx, timeout=300)
+    d.docker("build", "-t", "staged:base", "--target", "base", ctx, timeout=300)
+    try:
+        assert d.docker("run", "--rm", "staged:1", "cat", "/final.txt").stdout == "from-base\n"
+        missing = d.docker("run", "--rm", "staged:base", "cat", "/final.txt", check=False)
+        assert missing.returncode == 1
+    finally:
+        d.docker("rmi", "staged:1", "staged:base", check=False)
+
+
+def test_a_failing_step_stops_the_build_with_dockers_message(d, tmp_path):
+    ctx = _ctx(tmp_path, "FROM busybox\nRUN echo before; exit 3\nRUN echo never\n")
+    cp = d.docker("build", "-t", "broken:1", ctx, check=False, timeout=300)
+    assert cp.returncode == 1
+    assert "The command '/bin/sh -c echo before; exit 3' returned a non-zero code: 3" in cp.stderr, cp.stderr
+    assert "never" not in cp.stdout
+    assert d.docker("image", "inspect", "broken:1", check=False).returncode == 1
+    assert d.docker("ps", "-aq").stdout.strip() == ""
+
+
+@pytest.mark.parametrize("dockerfile, message", [
+    ("FROM busybox\nCOPY ../outside /x\n", "forbidden path outside the build context"),
+    ("FROM busybox\nCOPY nothing-here /x\n", "file not found in build context"),
+    ("FROM busybox\nBOGUS x\n", "unknown instruction: BOGUS"),
+    ("FROM busybox\nCOPY --from=other /a /b\n", "COPY --from is not supported by Berth's builder yet"),
+])
+def test_bad_steps_are_refused_clearly(d, tmp_path, dockerfile, message):
+    cp = d.docker("build", _ctx(tmp_path, dockerfile), check=False, timeout=300)
+    assert cp.returncode == 1
+    assert message in cp.stderr, cp.stderr
