@@ -138,6 +138,29 @@ fn wait_exit(pid: pid_t, limit: Duration) -> i32 {
     }
 }
 
+/// Kills an init and its command when a test fails while they run: they
+/// would otherwise outlive the test run.
+struct KillOnPanic(pid_t);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        // SAFETY: plain libc calls on this test's own child, which is only
+        // signalled while it is still unreaped (so its pid is still its own).
+        unsafe {
+            if !std::thread::panicking()
+                || libc::waitpid(self.0, std::ptr::null_mut(), libc::WNOHANG) != 0
+            {
+                return;
+            }
+            for (pid, _, _) in children_of(self.0) {
+                libc::kill(pid, libc::SIGKILL);
+            }
+            libc::kill(self.0, libc::SIGKILL);
+            libc::waitpid(self.0, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !cond() {
@@ -193,6 +216,7 @@ fn catchable_signals_are_forwarded_to_the_command() {
         ready = s.path("ready")
     );
     let init = start_init(&["sh", "-c", &script], &s.path("err"));
+    let _guard = KillOnPanic(init);
     wait_until("the command to start", || {
         Path::new(&s.path("ready")).exists()
     });
@@ -264,6 +288,7 @@ fn orphans_are_reaped() {
         s.path("ready")
     );
     let init = start_init(&["sh", "-c", &script], &s.path("err"));
+    let _guard = KillOnPanic(init);
     wait_until("the command to start", || {
         Path::new(&s.path("ready")).exists()
     });
