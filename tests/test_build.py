@@ -119,3 +119,29 @@ def test_bad_steps_are_refused_clearly(d, tmp_path, dockerfile, message):
     cp = d.docker("build", _ctx(tmp_path, dockerfile), check=False, timeout=300)
     assert cp.returncode == 1
     assert message in cp.stderr, cp.stderr
+
+
+def test_docker_py_builds_from_a_directory_and_a_gzipped_context(d, tmp_path):
+    import io
+    import tarfile
+    c = d.client()
+    ctx = _ctx(tmp_path, "FROM busybox\nCOPY msg /msg\nCMD [\"cat\", \"/msg\"]\n", {"msg": "from docker-py\n"})
+    image, logs = c.images.build(path=ctx, tag="pybuilt:1", rm=True)
+    try:
+        assert any("Successfully built" in (entry.get("stream") or "") for entry in logs)
+        assert c.containers.run("pybuilt:1", remove=True) == b"from docker-py\n"
+    finally:
+        c.images.remove("pybuilt:1")
+    # A gzipped tar as the whole context (what docker-py sends with custom_context and gzip).
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        for name, data in [("Dockerfile", b"FROM busybox\nRUN echo zipped > /z\n")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    raw.seek(0)
+    image, _ = c.images.build(fileobj=raw, custom_context=True, encoding="gzip", tag="pyzip:1")
+    try:
+        assert c.containers.run("pyzip:1", ["cat", "/z"], remove=True) == b"zipped\n"
+    finally:
+        c.images.remove("pyzip:1")
