@@ -145,3 +145,30 @@ def test_docker_py_builds_from_a_directory_and_a_gzipped_context(d, tmp_path):
         assert c.containers.run("pyzip:1", ["cat", "/z"], remove=True) == b"zipped\n"
     finally:
         c.images.remove("pyzip:1")
+
+
+def test_the_cache_skips_steps_made_before_until_something_changes(d, tmp_path):
+    ctx = _ctx(tmp_path, "FROM busybox\nARG V=1\nCOPY app.txt /app.txt\nRUN echo ran-$V && cat /app.txt > /copy\n"
+                         "CMD [\"cat\", \"/copy\"]\n", {"app.txt": "one\n"})
+    first = d.docker("build", "-t", "cached:1", ctx, timeout=300).stdout
+    assert "Using cache" not in first and "ran-1" in first
+    try:
+        again = d.docker("build", "-t", "cached:1", ctx, timeout=300).stdout
+        assert again.count(" ---> Using cache") == 3, again  # COPY, RUN, CMD
+        assert "ran-1" not in again  # the RUN did not run
+        assert d.docker("build", "-q", ctx, timeout=300).stdout.strip() == \
+            d.docker("image", "inspect", "-f", "{{.Id}}", "cached:1").stdout.strip()
+        # Another build arg: the RUN runs again (the COPY before it is still cached).
+        other = d.docker("build", "--build-arg", "V=2", "-t", "cached:2", ctx, timeout=300).stdout
+        assert other.count(" ---> Using cache") == 1 and "ran-2" in other, other
+        # Changed file contents: the COPY and what follows run again.
+        (tmp_path / "app.txt").write_text("two\n")
+        changed = d.docker("build", "-t", "cached:3", ctx, timeout=300).stdout
+        assert "Using cache" not in changed and "ran-1" in changed, changed
+        assert d.docker("run", "--rm", "cached:3").stdout == "two\n"
+        assert d.docker("run", "--rm", "cached:1").stdout == "one\n"
+        # --no-cache runs everything.
+        fresh = d.docker("build", "--no-cache", "-t", "cached:4", ctx, timeout=300).stdout
+        assert "Using cache" not in fresh and "ran-1" in fresh
+    finally:
+        d.docker("rmi", "cached:1", "cached:2", "cached:3", "cached:4", check=False)

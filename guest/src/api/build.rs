@@ -58,6 +58,7 @@ async fn build(
             pull: flag(&p, "pull"),
             quiet: flag(&p, "q"),
             target: p.get("target"),
+            no_cache: flag(&p, "nocache"),
         })
     })();
     // The context is read in full either way: the client sends all of it

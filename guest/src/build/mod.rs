@@ -5,9 +5,14 @@
 //! `ADD` extract the chosen context files into a container (symlinks
 //! resolved inside it, as for `docker cp`) and commit it.
 //!
-//! Not yet: the build cache (every step runs), `COPY --from`, `ADD` of URLs
-//! and archives, `HEALTHCHECK`, `FROM scratch`. Each is refused with a
-//! clear error rather than built differently from dockerd.
+//! The cache, as dockerd's: a step is skipped when an image made from the
+//! current one by the same step is here (its history's "created by" says
+//! which: the expanded instruction, `RUN`'s command with the build args in
+//! force, `COPY`'s sources by the digest of what they copy).
+//!
+//! Not yet: `COPY --from`, `ADD` of URLs and archives, `HEALTHCHECK`,
+//! `FROM scratch`. Each is refused with a clear error rather than built
+//! differently from dockerd.
 
 pub mod context;
 pub mod dockerfile;
@@ -28,7 +33,7 @@ use crate::containers::commit::CommitRequest;
 use crate::containers::service::Containers;
 use crate::containers::wait::Condition;
 use crate::errdefs::{Error, Result};
-use crate::images::digest::Digest;
+use crate::images::digest::{Digest, HashingWriter};
 use crate::images::progress::{Message, Sink};
 use crate::images::reference::Reference;
 use crate::images::service::Images;
@@ -49,6 +54,9 @@ pub struct BuildOptions {
     pub quiet: bool,
     /// `--target`: the stage to stop after.
     pub target: Option<String>,
+    /// `--no-cache`: run every step, even when an image made by the same
+    /// step from the same image is here.
+    pub no_cache: bool,
 }
 
 pub struct Builder {
@@ -309,16 +317,31 @@ impl Run<'_> {
         if self.opts.labels.is_empty() {
             return Ok(st.image);
         }
-        let mut config = st.config.clone();
-        let labels = config.entry("Labels").or_insert_with(|| json!({}));
-        if !labels.is_object() {
-            *labels = json!({});
-        }
-        for (k, v) in &self.opts.labels {
-            labels[k] = json!(v);
-        }
-        self.derive(&st.image, config, "LABEL (--label)".into())
-            .await
+        let mut st = st;
+        let mut pairs: Vec<String> = self
+            .opts
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
+        pairs.sort();
+        let labels = self.opts.labels.clone();
+        self.config_step(
+            &mut st,
+            nop(&format!("LABEL {}", pairs.join(" "))),
+            |config| {
+                let l = config.entry("Labels").or_insert_with(|| json!({}));
+                if !l.is_object() {
+                    *l = json!({});
+                }
+                for (k, v) in &labels {
+                    l[k] = json!(v);
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(st.image)
     }
 
     /// `ARG name[=default]`: its value is the build arg's, else the default.
@@ -429,7 +452,10 @@ impl Run<'_> {
                         sh
                     }
                 };
-                st.image = self.run(st, cmd).await?;
+                let by = run_history(&st.args, &cmd);
+                if !self.cached(st, &by).await? {
+                    st.image = self.run(st, cmd, by).await?;
+                }
             }
             "COPY" | "ADD" => {
                 if s.flag("from").is_some() {
@@ -475,12 +501,7 @@ impl Run<'_> {
                         dest.trim_start_matches("./")
                     )
                 };
-                let created_by = format!(
-                    "/bin/sh -c #(nop) {} {} in {dest}",
-                    s.keyword,
-                    words.join(" ")
-                );
-                st.image = self.copy(st, words, dest, owner, created_by).await?;
+                self.copy(st, &s.keyword, words, dest, owner).await?;
             }
             "ARG" => {
                 let mut args = std::mem::take(&mut st.args);
@@ -495,16 +516,17 @@ impl Run<'_> {
                 } else {
                     format!("{}/{dir}", st.workdir().trim_end_matches('/'))
                 };
-                self.change(st, &format!("WORKDIR {dir}"), s).await?;
+                self.change(st, &format!("WORKDIR {dir}")).await?;
             }
             "SHELL" => {
                 let shell = s.exec_form().filter(|v| !v.is_empty()).ok_or_else(|| {
                     Error::invalid("SHELL requires the arguments to be in JSON form")
                 })?;
-                st.config.insert("Shell".into(), json!(shell));
-                st.image = self
-                    .derive(&st.image, st.config.clone(), nop(&s.text))
-                    .await?;
+                self.config_step(st, nop(&s.text), |c| {
+                    c.insert("Shell".into(), json!(shell));
+                    Ok(())
+                })
+                .await?;
             }
             "ENV" | "LABEL" | "EXPOSE" | "VOLUME" | "USER" | "STOPSIGNAL" | "ONBUILD" => {
                 let text = if s.keyword == "ONBUILD" {
@@ -512,7 +534,7 @@ impl Run<'_> {
                 } else {
                     expanded()?
                 };
-                self.change(st, &format!("{} {text}", s.keyword), s).await?;
+                self.change(st, &format!("{} {text}", s.keyword)).await?;
             }
             "CMD" | "ENTRYPOINT" => {
                 let value = match s.exec_form() {
@@ -528,17 +550,19 @@ impl Run<'_> {
                 } else {
                     "Entrypoint"
                 };
-                st.config.insert(key.into(), json!(value));
-                // As dockerd: a new ENTRYPOINT drops the CMD inherited with the old one.
-                if s.keyword == "ENTRYPOINT" {
-                    st.config.insert("Cmd".into(), Value::Null);
-                }
-                st.image = self
-                    .derive(&st.image, st.config.clone(), nop(&s.text))
-                    .await?;
+                let entrypoint = s.keyword == "ENTRYPOINT";
+                self.config_step(st, nop(&s.text), |c| {
+                    c.insert(key.into(), json!(value));
+                    // As dockerd: a new ENTRYPOINT drops the CMD inherited with the old one.
+                    if entrypoint {
+                        c.insert("Cmd".into(), Value::Null);
+                    }
+                    Ok(())
+                })
+                .await?;
             }
             "MAINTAINER" => {
-                self.change(st, &format!("LABEL maintainer=\"{}\"", s.args), s)
+                self.change(st, &format!("LABEL maintainer=\"{}\"", s.args))
                     .await?;
             }
             "HEALTHCHECK" => return Err(unsupported("HEALTHCHECK")),
@@ -552,13 +576,48 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// A config-only step through `--change`'s rules.
-    async fn change(&mut self, st: &mut Stage, change: &str, s: &Instruction) -> Result<()> {
-        crate::images::changes::apply(&mut st.config, &[change.to_string()])?;
+    /// A config-only step through `--change`'s rules; `change` is the
+    /// expanded instruction, so a different build arg is a different step.
+    async fn change(&mut self, st: &mut Stage, change: &str) -> Result<()> {
+        let change = change.to_string();
+        self.config_step(st, nop(&change), |c| {
+            crate::images::changes::apply(c, std::slice::from_ref(&change))
+        })
+        .await
+    }
+
+    /// A step that only edits the config: from the cache, or a new image.
+    async fn config_step(
+        &mut self,
+        st: &mut Stage,
+        created_by: String,
+        edit: impl FnOnce(&mut Map<String, Value>) -> Result<()>,
+    ) -> Result<()> {
+        if self.cached(st, &created_by).await? {
+            return Ok(());
+        }
+        edit(&mut st.config)?;
         st.image = self
-            .derive(&st.image, st.config.clone(), nop(&s.text))
+            .derive(&st.image, st.config.clone(), created_by)
             .await?;
         Ok(())
+    }
+
+    /// Takes the cached result of the step `created_by`, if there is one.
+    async fn cached(&mut self, st: &mut Stage, created_by: &str) -> Result<bool> {
+        if self.opts.no_cache {
+            return Ok(false);
+        }
+        let Some(id) = self.b.images.cached_child(&st.image, created_by) else {
+            return Ok(false);
+        };
+        st.config = self.b.images.image_config(&id)?["config"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        st.image = id;
+        self.out.say(" ---> Using cache\n").await;
+        Ok(true)
     }
 
     async fn derive(
@@ -573,7 +632,7 @@ impl Run<'_> {
 
     /// `RUN`: the command in a container of the stage's image, its output
     /// streamed, then committed with the stage's config (not the command).
-    async fn run(&mut self, st: &Stage, cmd: Vec<String>) -> Result<Digest> {
+    async fn run(&mut self, st: &Stage, cmd: Vec<String>, by: String) -> Result<Digest> {
         let (entrypoint, rest) = cmd
             .split_first()
             .ok_or_else(|| unsupported("an empty RUN"))?;
@@ -592,7 +651,7 @@ impl Run<'_> {
         };
         let c = &self.b.containers;
         let (id, _) = c.create(None, &body)?;
-        let result = self.run_in(&id, &cmd, st).await;
+        let result = self.run_in(&id, &cmd, st, by).await;
         let _ = c.remove(&id, true, true);
         if result.is_ok() {
             self.out
@@ -602,7 +661,7 @@ impl Run<'_> {
         result
     }
 
-    async fn run_in(&mut self, id: &str, cmd: &[String], st: &Stage) -> Result<Digest> {
+    async fn run_in(&mut self, id: &str, cmd: &[String], st: &Stage, by: String) -> Result<Digest> {
         let c = &self.b.containers;
         self.out
             .say(format!(" ---> Running in {}\n", &id[..12]))
@@ -637,10 +696,10 @@ impl Run<'_> {
                 cmd.join(" ")
             )));
         }
-        self.commit(id, st).await
+        self.commit(id, st, by).await
     }
 
-    async fn commit(&self, id: &str, st: &Stage) -> Result<Digest> {
+    async fn commit(&self, id: &str, st: &Stage, by: String) -> Result<Digest> {
         let req = CommitRequest {
             repo: None,
             tag: None,
@@ -648,6 +707,7 @@ impl Run<'_> {
             author: None,
             changes: Vec::new(),
             config: Some(Value::Object(st.config.clone())),
+            created_by: Some(by),
         };
         let (c, id) = (self.b.containers.clone(), id.to_string());
         let new = blocking(move || c.commit(&id, req)).await?;
@@ -655,57 +715,83 @@ impl Run<'_> {
     }
 
     /// `COPY`/`ADD`: the sources extracted at `dest` in a container of the
-    /// stage's image, committed.
+    /// stage's image, committed; from the cache when the same bytes were
+    /// copied to the same place before.
     async fn copy(
         &mut self,
-        st: &Stage,
+        st: &mut Stage,
+        keyword: &str,
         sources: Vec<String>,
         dest: String,
         owner: (u64, u64),
-        created_by: String,
-    ) -> Result<Digest> {
+    ) -> Result<()> {
         let tar_path = self.b.images.temp_path("build-copy");
         let mut ctx = self
             .ctx
             .take()
             .ok_or_else(|| Error::system("no build context"))?;
-        let path = tar_path.clone();
+        let (path, to) = (tar_path.clone(), dest.clone());
         let (ctx, made) = tokio::task::spawn_blocking(move || {
             let made = std::fs::File::create(&path)
                 .map_err(|e| Error::system(format!("{}: {e}", path.display())))
-                .and_then(|f| ctx.copy_tar(&sources, &dest, owner, f));
+                .and_then(|inner| {
+                    let mut w = HashingWriter {
+                        inner,
+                        hasher: Default::default(),
+                    };
+                    ctx.copy_tar(&sources, &to, owner, &mut w)?;
+                    Ok(w.hasher.finish())
+                });
             (ctx, made)
         })
         .await
         .map_err(|e| Error::system(format!("copying from the build context: {e}")))?;
         self.ctx = Some(ctx);
         let result = async {
-            made?;
+            let digest = made?;
+            let by = nop(&format!("{keyword} sources:{} in {dest}", digest.hex()));
+            if self.cached(st, &by).await? {
+                return Ok(());
+            }
             let body = ContainerCreateBody {
                 image: Some(st.image.to_string()),
                 entrypoint: Some(vec!["/bin/sh".into()]),
                 cmd: Some(vec![
                     "-c".into(),
-                    created_by.trim_start_matches("/bin/sh -c ").into(),
+                    by.trim_start_matches("/bin/sh -c ").into(),
                 ]),
                 ..Default::default()
             };
-            let c = &self.b.containers;
+            let c = self.b.containers.clone();
             let (id, _) = c.create(None, &body)?;
             let result = async {
                 let tar = std::fs::File::open(&tar_path)
                     .map_err(|e| Error::system(format!("{}: {e}", tar_path.display())))?;
                 c.extract_to_dir(&id, "/", ExtractOptions::default(), tar)
                     .await?;
-                self.commit(&id, st).await
+                self.commit(&id, st, by).await
             }
             .await;
             let _ = c.remove(&id, true, true);
-            result
+            st.image = result?;
+            Ok(())
         }
         .await;
         let _ = std::fs::remove_file(&tar_path);
         result
+    }
+}
+
+/// `RUN`'s "created by": its command, after the build args in force, so
+/// that another value of one is another step for the cache (dockerd's form).
+fn run_history(args: &HashMap<String, String>, cmd: &[String]) -> String {
+    let mut pairs: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.sort();
+    let cmd = cmd.join(" ");
+    if pairs.is_empty() {
+        cmd
+    } else {
+        format!("|{} {} {cmd}", pairs.len(), pairs.join(" "))
     }
 }
 

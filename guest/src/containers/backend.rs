@@ -75,6 +75,7 @@ impl ContainerBackend for ContainerService {
             author: p.author,
             changes: p.changes,
             config: None,
+            created_by: None,
         };
         blocking(move || me.commit(&id, req)).await
     }

@@ -20,6 +20,8 @@ pub struct CommitRequest {
     /// The image's config instead of the container's (a build step's
     /// container ran a command that is not the image's).
     pub config: Option<Value>,
+    /// The history's "created by" instead of the container's command.
+    pub created_by: Option<String>,
 }
 
 impl Containers {
@@ -66,10 +68,12 @@ impl Containers {
             w.inner.sync_all()?;
             let diff_id = w.hasher.finish();
             let base = Digest::parse(&c.image).map_err(|e| Error::system(e.to_string()))?;
-            let created_by = std::iter::once(c.path.as_str())
-                .chain(c.args.iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let created_by = req.created_by.clone().unwrap_or_else(|| {
+                std::iter::once(c.path.as_str())
+                    .chain(c.args.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            });
             self.images.commit(NewImage {
                 base: &base,
                 layer_tar: &tar,

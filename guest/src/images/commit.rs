@@ -126,4 +126,22 @@ impl Images {
             .map_err(super::pull::store_err)?;
         Ok(image.id)
     }
+
+    /// The build cache: an image made from `parent` by the step recorded as
+    /// `created_by` (the newest, if several were).
+    pub fn cached_child(&self, parent: &Digest, created_by: &str) -> Option<Digest> {
+        let mut hits: Vec<(String, Digest)> = self
+            .store
+            .children(parent)
+            .into_iter()
+            .filter_map(|child| {
+                let config = self.image_config(&child).ok()?;
+                let last = config["history"].as_array()?.last()?.clone();
+                (last["created_by"].as_str() == Some(created_by))
+                    .then(|| (config["created"].as_str().unwrap_or("").to_string(), child))
+            })
+            .collect();
+        hits.sort();
+        hits.pop().map(|(_, id)| id)
+    }
 }
