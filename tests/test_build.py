@@ -172,3 +172,22 @@ def test_the_cache_skips_steps_made_before_until_something_changes(d, tmp_path):
         assert "Using cache" not in fresh and "ran-1" in fresh
     finally:
         d.docker("rmi", "cached:1", "cached:2", "cached:3", "cached:4", check=False)
+
+
+def test_onbuild_triggers_run_in_the_next_build(d, tmp_path):
+    base = tmp_path / "base"
+    child = tmp_path / "child"
+    base.mkdir()
+    child.mkdir()
+    d.docker("build", "-t", "onbuild-base:1", _ctx(base, "FROM busybox\nONBUILD RUN echo triggered > /t\n"),
+             timeout=300)
+    try:
+        assert d.docker("run", "--rm", "onbuild-base:1", "ls", "/t", check=False).returncode == 1
+        out = d.docker("build", "-t", "onbuild-child:1", _ctx(child, "FROM onbuild-base:1\nCMD [\"cat\", \"/t\"]\n"),
+                       timeout=300).stdout
+        assert "# Executing 1 build trigger" in out, out
+        assert d.docker("run", "--rm", "onbuild-child:1").stdout == "triggered\n"
+        cfg = json.loads(d.docker("image", "inspect", "onbuild-child:1").stdout)[0]["Config"]
+        assert not cfg.get("OnBuild")  # triggers are not inherited
+    finally:
+        d.docker("rmi", "onbuild-child:1", "onbuild-base:1", check=False)

@@ -10,6 +10,8 @@
 //! which: the expanded instruction, `RUN`'s command with the build args in
 //! force, `COPY`'s sources by the digest of what they copy).
 //!
+//! A base image's `ONBUILD` triggers run right after its `FROM`.
+//!
 //! Not yet: `COPY --from`, `ADD` of URLs and archives, `HEALTHCHECK`,
 //! `FROM scratch`. Each is refused with a clear error rather than built
 //! differently from dockerd.
@@ -304,8 +306,9 @@ impl Run<'_> {
                 if let (Some(prev), Some(name)) = (&stage, previous_name(steps, i)) {
                     stages.insert(name, prev.image.clone());
                 }
-                let new = self.from(s, &global, &stages).await?;
+                let mut new = self.from(s, &global, &stages).await?;
                 self.out.say(format!(" ---> {}\n", new.image.short())).await;
+                self.triggers(&mut new).await?;
                 stage = Some(new);
                 continue;
             }
@@ -342,6 +345,41 @@ impl Run<'_> {
         )
         .await?;
         Ok(st.image)
+    }
+
+    /// The base image's `ONBUILD` instructions, run right after its `FROM`
+    /// (and not passed on to the image built here).
+    async fn triggers(&mut self, st: &mut Stage) -> Result<()> {
+        let Some(Value::Array(triggers)) = st.config.remove("OnBuild") else {
+            return Ok(());
+        };
+        let triggers: Vec<String> = triggers
+            .iter()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+        if triggers.is_empty() {
+            return Ok(());
+        }
+        let plural = if triggers.len() == 1 { "" } else { "s" };
+        self.out
+            .say(format!(
+                "# Executing {} build trigger{plural}\n",
+                triggers.len()
+            ))
+            .await;
+        for text in &triggers {
+            for t in dockerfile::parse(text)? {
+                if matches!(t.keyword.as_str(), "FROM" | "ONBUILD" | "MAINTAINER") {
+                    return Err(Error::invalid(format!(
+                        "{} isn't allowed as an ONBUILD trigger",
+                        t.keyword
+                    )));
+                }
+                self.step(st, &t).await?;
+            }
+        }
+        self.out.say(format!(" ---> {}\n", st.image.short())).await;
+        Ok(())
     }
 
     /// `ARG name[=default]`: its value is the build arg's, else the default.
