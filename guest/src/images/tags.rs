@@ -99,10 +99,19 @@ impl Images {
                 self.untag(r, &mut out)?;
             }
         }
-        let mut parent = self.store.image(&id).and_then(|r| r.parent);
-        self.delete(&id, &mut out)?;
-        // The untagged images it was built on go with it, as far as nothing
-        // else needs them (dockerd's rmi without --no-prune).
+        self.delete_with_parents(&id, &mut out)?;
+        Ok(out)
+    }
+
+    /// Deletes the image, and the untagged images it was built on as far as
+    /// nothing else needs them (dockerd's rmi without --no-prune).
+    fn delete_with_parents(
+        &self,
+        id: &Digest,
+        out: &mut Vec<ImageDeleteResponseItem>,
+    ) -> Result<()> {
+        let mut parent = self.store.image(id).and_then(|r| r.parent);
+        self.delete(id, out)?;
         while let Some(p) = parent {
             let needed = !self.store.refs_of(&p).is_empty()
                 || !self.store.children(&p).is_empty()
@@ -111,9 +120,9 @@ impl Images {
                 break;
             }
             parent = self.store.image(&p).and_then(|r| r.parent);
-            self.delete(&p, &mut out)?;
+            self.delete(&p, out)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     fn untag(&self, r: &Reference, out: &mut Vec<ImageDeleteResponseItem>) -> Result<()> {
@@ -174,7 +183,6 @@ impl Images {
             .filter(|(k, _)| matches!(k.as_str(), "label" | "until"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let listed = self.list(&selection, true)?;
         // dockerd's label!: spares an image that has every label given.
         let spared = |labels: &std::collections::HashMap<String, String>| {
             filters.get("label!").is_some_and(|not| {
@@ -183,31 +191,46 @@ impl Images {
                 })
             })
         };
-        for summary in listed {
-            if (only_dangling && !summary.repo_tags.is_empty()) || spared(&summary.labels) {
-                continue;
-            }
-            let id = Digest::parse(&summary.id).map_err(|e| Error::system(e.to_string()))?;
-            if self.user_of(&id).is_some() {
-                continue;
-            }
-            let sizes = self.layer_sizes(&id);
-            for r in self.store.refs_of(&id) {
-                if let Ok(p) = Reference::parse(&r) {
-                    self.untag(&p, &mut out.deleted)?;
+        // Passes until nothing more goes: an image others were built on
+        // becomes a candidate once they have gone.
+        loop {
+            let listed = self.list(&selection, true)?;
+            let mut progressed = false;
+            for summary in listed {
+                if (only_dangling && !summary.repo_tags.is_empty()) || spared(&summary.labels) {
+                    continue;
                 }
+                let id = Digest::parse(&summary.id).map_err(|e| Error::system(e.to_string()))?;
+                // An image others were built on is not dangling; it goes with the
+                // last of them. One already gone went as such a parent.
+                if self.user_of(&id).is_some()
+                    || self.store.image(&id).is_none()
+                    || !self.store.children(&id).is_empty()
+                {
+                    continue;
+                }
+                let sizes = self.layer_sizes(&id);
+                for r in self.store.refs_of(&id) {
+                    if let Ok(p) = Reference::parse(&r) {
+                        self.untag(&p, &mut out.deleted)?;
+                    }
+                }
+                let first = out.deleted.len();
+                self.delete_with_parents(&id, &mut out.deleted)?;
+                progressed = true;
+                let gone: std::collections::HashSet<&str> = out.deleted[first..]
+                    .iter()
+                    .filter_map(|d| d.deleted.as_deref())
+                    .collect();
+                out.reclaimed += sizes
+                    .iter()
+                    .filter(|(layer, _)| gone.contains(layer.as_str()))
+                    .map(|(_, size)| size)
+                    .sum::<u64>();
             }
-            let first = out.deleted.len();
-            self.delete(&id, &mut out.deleted)?;
-            let gone: std::collections::HashSet<&str> = out.deleted[first..]
-                .iter()
-                .filter_map(|d| d.deleted.as_deref())
-                .collect();
-            out.reclaimed += sizes
-                .iter()
-                .filter(|(layer, _)| gone.contains(layer.as_str()))
-                .map(|(_, size)| size)
-                .sum::<u64>();
+            if !progressed {
+                break;
+            }
         }
         Ok(out)
     }
